@@ -1,0 +1,1 @@
+"""Alert engine (see the alert engine issue)."""

@@ -1,0 +1,1 @@
+"""Collector: MQTT -> decode -> validate -> QC -> store, republishing clean readings."""

@@ -1,0 +1,59 @@
+"""Domain models shared by every stage of the pipeline."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+class QCFlag(enum.IntFlag):
+    """Quality-control flags a reading can carry; stored as an integer bit mask.
+
+    A flagged reading is still stored: the flags tell the forecaster and the alert
+    engine to distrust it, and tell dispatchers that the gauge may be faulty.
+    """
+
+    NONE = 0
+    SPIKE = 1  # far from the recent median, unlike its neighbours
+    FLATLINE = 2  # the same value for longer than a real river stays still
+    JUMP = 4  # changed faster than the station's physical rate allows
+    MAINTENANCE = 8  # the gauge is marked as under repair in the catalog
+
+    def names(self) -> list[str]:
+        return [flag.name.lower() for flag in QCFlag if flag and flag in self and flag.name]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One water level observation, in the station's unit, with a UTC timestamp."""
+
+    station_id: str
+    ts: datetime
+    level: float
+    seq: int | None = None
+    battery_v: float | None = None
+    rssi_dbm: float | None = None
+    qc: QCFlag = QCFlag.NONE
+    received_at: datetime | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.ts.tzinfo is None:
+            raise ValueError("Reading.ts must be timezone-aware")
+
+    @property
+    def ts_ms(self) -> int:
+        """Milliseconds since the epoch: the storage key together with the station id."""
+        return round(self.ts.timestamp() * 1000)
+
+    @property
+    def is_clean(self) -> bool:
+        return self.qc == QCFlag.NONE
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def from_epoch_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)

@@ -1,0 +1,153 @@
+"""The one settings object. Every value comes from `FLOODWATCH_*` environment variables
+(or a `.env` file); credentials are secrets and never appear in logs or reprs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from floodwatch.errors import ConfigError
+
+CATALOG_DIR = Path(__file__).parent / "catalogs"
+ENV_PREFIX = "FLOODWATCH_"
+
+
+@dataclass(frozen=True)
+class MqttEndpoint:
+    """Where the broker is and how to log in; `repr` hides the password."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: SecretStr | None
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        parts = urlsplit(url)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError("must start with mqtt:// or mqtts://")
+        if not parts.hostname:
+            raise ValueError("has no host")
+        tls = parts.scheme == "mqtts"
+        try:
+            port = parts.port or (8883 if tls else 1883)
+        except ValueError as exc:
+            raise ValueError(f"has an invalid port: {exc}") from None
+        return cls(
+            host=parts.hostname,
+            port=port,
+            tls=tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=SecretStr(unquote(parts.password)) if parts.password else None,
+        )
+
+    def display(self) -> str:
+        user = f"{self.username}:***@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+
+class Settings(BaseSettings):
+    """Floodwatch configuration; see the README's configuration reference."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    # Broker
+    mqtt_url: SecretStr = SecretStr("mqtt://127.0.0.1:1883")
+    mqtt_client_id: str = Field("floodwatch-collector", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    mqtt_shared_group: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    mqtt_keepalive_s: int = Field(30, ge=5, le=3600)
+
+    # Readings store: InfluxDB when a URL is set, else the embedded SQLite store
+    influx_url: str | None = None
+    influx_database: str = Field("floodwatch", min_length=1)
+    influx_token: SecretStr | None = None
+    influx_username: str | None = None
+    influx_password: SecretStr | None = None
+    influx_timeout_s: float = Field(10.0, gt=0)
+    readings_path: Path = Path("var/readings.sqlite")
+
+    # Station catalog and local state
+    stations: Path = CATALOG_DIR / "demo.yaml"
+    state_path: Path = Path("var/state.sqlite")
+    spool_path: Path = Path("var/spool.sqlite")
+
+    # Collector
+    max_payload_bytes: int = Field(4096, ge=64, le=1_048_576)
+    max_future_s: float = Field(300.0, ge=0)
+    max_age_s: float = Field(30 * 86400.0, gt=0)
+    batch_max: int = Field(2000, ge=1, le=20000)
+    flush_interval_s: float = Field(0.1, gt=0, le=10)
+    republish_clean: bool = True
+    state_interval_s: float = Field(1.0, ge=0)
+
+    # HTTP health and metrics
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8080, ge=0, le=65535)
+
+    # Telegram (used by the bot)
+    telegram_token: SecretStr | None = None
+    telegram_api_url: str | None = None
+    telegram_admins: Annotated[list[int], NoDecode] = Field(default_factory=list)
+
+    log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_parses(cls, value: SecretStr) -> SecretStr:
+        MqttEndpoint.parse(value.get_secret_value())
+        return value
+
+    @field_validator("influx_url")
+    @classmethod
+    def _influx_url_is_http(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if parts.username or parts.password:
+            raise ValueError(
+                "must not carry credentials; use FLOODWATCH_INFLUX_TOKEN or "
+                "FLOODWATCH_INFLUX_USERNAME/PASSWORD"
+            )
+        return value.rstrip("/")
+
+    @field_validator("telegram_admins", mode="before")
+    @classmethod
+    def _comma_separated_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.replace(" ", "").split(",") if part]
+        return value
+
+    @property
+    def mqtt(self) -> MqttEndpoint:
+        return MqttEndpoint.parse(self.mqtt_url.get_secret_value())
+
+    @property
+    def max_future(self) -> timedelta:
+        return timedelta(seconds=self.max_future_s)
+
+    @property
+    def max_age(self) -> timedelta:
+        return timedelta(seconds=self.max_age_s)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; errors name the environment variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"])
+            lines.append(f"{ENV_PREFIX}{field.upper()}: {error['msg']}")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Forecasting: trends, time to threshold, upstream routing (see the forecasting issue)."""

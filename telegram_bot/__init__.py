@@ -1,0 +1,1 @@
+"""Telegram bot (see the Telegram bot issue)."""

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from floodwatch.errors import ConfigError
 from floodwatch.topics import STATION_ID_PATTERN
@@ -48,7 +55,8 @@ class Threshold(_Model):
     """One rung of a station's ladder: a named level with a severity."""
 
     key: str = Field(pattern=r"^[a-z0-9_-]{1,32}$")
-    value: float
+    # NaN would compare false against every reading, so the rung would silently never fire.
+    value: float = Field(allow_inf_nan=False)
     severity: Literal["watch", "warning", "danger"]
     short: str = Field(min_length=1, max_length=16)
     names: LanguageNames
@@ -59,8 +67,8 @@ class Threshold(_Model):
 
 
 class ValidRange(_Model):
-    min: float
-    max: float
+    min: float = Field(allow_inf_nan=False)
+    max: float = Field(allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _ordered(self) -> ValidRange:
@@ -105,7 +113,9 @@ class Station(_Model):
                     f"({lower.value}); list the ladder from lowest to highest"
                 )
             if upper.severity_rank < lower.severity_rank:
-                raise ValueError(f"levels: {upper.key!r} is higher but less severe than {lower.key!r}")
+                raise ValueError(
+                    f"levels: {upper.key!r} is higher but less severe than {lower.key!r}"
+                )
         if self.id in self.upstream:
             raise ValueError("upstream: a station cannot be upstream of itself")
         return self
@@ -125,7 +135,16 @@ class Station(_Model):
 
 
 class _CatalogFile(_Model):
-    stations: tuple[Station, ...] = Field(min_length=1)
+    # Not `Field(min_length=1)`: pydantic checks that length against the stations that
+    # validated, so one bad station in a one-station file also reported "no stations".
+    stations: tuple[Station, ...]
+
+    @field_validator("stations")
+    @classmethod
+    def _not_empty(cls, stations: tuple[Station, ...]) -> tuple[Station, ...]:
+        if not stations:
+            raise ValueError("the catalog lists no stations")
+        return stations
 
 
 class Catalog(Mapping[str, Station]):
@@ -157,7 +176,7 @@ def _describe(error: Mapping[str, Any], raw: object) -> str:
                 station_id = items[index].get("id")
         where = f"station {station_id!r}" if station_id else f"station #{index + 1}"
         loc = loc[2:]
-    field = ".".join(str(part) for part in loc) or "(station)"
+    field = ".".join(str(part) for part in loc) or ("(station)" if where else "(catalog)")
     return f"{where + ': ' if where else ''}{field}: {error['msg']}"
 
 
@@ -181,9 +200,46 @@ def parse_catalog(raw: object, source: Path | None = None) -> Catalog:
             for upstream in station.upstream
             if upstream not in seen
         )
+    if not problems:
+        problems.extend(_upstream_cycles(parsed.stations))
     if problems:
         raise ConfigError(f"{label}: invalid station catalog:\n  " + "\n  ".join(problems))
     return Catalog(parsed.stations, source)
+
+
+def _upstream_cycles(stations: tuple[Station, ...]) -> list[str]:
+    """Name a station on each upstream loop: routing walks the links and must terminate.
+
+    An iterative depth-first search, so a long chain cannot hit the recursion limit.
+    """
+    upstream = {station.id: station.upstream for station in stations}
+    done: set[str] = set()
+    problems: list[str] = []
+    for root in upstream:
+        if root in done:
+            continue
+        path: list[str] = []
+        on_path: set[str] = set()
+        stack: list[tuple[str, int]] = [(root, 0)]
+        while stack:
+            node, index = stack.pop()
+            if index == 0:
+                path.append(node)
+                on_path.add(node)
+            links = upstream[node]
+            if index < len(links):
+                stack.append((node, index + 1))
+                nxt = links[index]
+                if nxt in on_path:
+                    loop = " -> ".join([*path[path.index(nxt) :], nxt])
+                    problems.append(f"station {nxt!r}: upstream: links form a loop: {loop}")
+                elif nxt not in done:
+                    stack.append((nxt, 0))
+            else:
+                path.pop()
+                on_path.discard(node)
+                done.add(node)
+    return problems
 
 
 def load_catalog(path: Path) -> Catalog:

@@ -1,0 +1,62 @@
+"""Hand-off of received messages from paho's network thread to the asyncio writer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from dataclasses import dataclass
+
+from floodwatch.models import Reading
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A received message awaiting its PUBACK: a reading to store, or None if rejected."""
+
+    mid: int
+    qos: int
+    generation: int  # which broker connection delivered it: acks never cross connections
+    reading: Reading | None
+
+
+class Inbox:
+    """Collects messages into batches; wakes the loop once per batch, not once per message."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, batch_max: int) -> None:
+        self._loop = loop
+        self._batch_max = batch_max
+        self._items: list[Inbound] = []
+        self._lock = threading.Lock()
+        self._nonempty = asyncio.Event()
+        self._full = asyncio.Event()
+
+    def put(self, item: Inbound) -> None:
+        """Called from paho's thread."""
+        with self._lock:
+            self._items.append(item)
+            size = len(self._items)
+        if size == 1:
+            self._loop.call_soon_threadsafe(self._nonempty.set)
+        if size == self._batch_max:
+            self._loop.call_soon_threadsafe(self._full.set)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    async def take(self, linger: float, idle_timeout: float) -> list[Inbound]:
+        """The next batch: waits up to idle_timeout for a first item, then up to linger
+        for the batch to fill, so that a trickle is written promptly and a flood in bulk."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._nonempty.wait(), idle_timeout)
+        if self._nonempty.is_set() and len(self._items) < self._batch_max:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._full.wait(), linger)
+        return self.drain()
+
+    def drain(self) -> list[Inbound]:
+        with self._lock:
+            items, self._items = self._items, []
+        self._nonempty.clear()
+        self._full.clear()
+        return items

@@ -1,0 +1,300 @@
+"""The collector: MQTT → decode → validate → QC → store (or spool) → acknowledge → republish.
+
+A message is acknowledged (manual PUBACK) only after its reading is durable, in the store
+or in the spool, so a collector killed at any moment loses nothing: the broker redelivers
+what was not acknowledged, and the store's idempotent writes absorb the repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.reasoncodes import ReasonCode
+
+from collector.decode import DecodeLimits, Rejection, decode
+from collector.inbox import Inbound, Inbox
+from collector.metrics import CollectorMetrics
+from collector.qc import QualityControl
+from collector.sink import Sink
+from collector.spool import Spool
+from floodwatch import mqtt as fw_mqtt
+from floodwatch import topics
+from floodwatch.catalog import Catalog
+from floodwatch.errors import StoreUnavailable
+from floodwatch.models import QCFlag, Reading, utc_now
+from floodwatch.settings import Settings
+from floodwatch.storage.base import ReadingStore
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT_S = 1.0
+PRIME_HISTORY = 32
+# Logging every bad message of a misconfigured gauge fleet would drown the log; every one
+# is still counted and published on floodwatch/rejected/{station_id}.
+REJECT_LOGS_PER_MINUTE = 20
+
+
+def reading_payload(reading: Reading) -> bytes:
+    return orjson.dumps(
+        {
+            "station_id": reading.station_id,
+            "ts": reading.ts.isoformat(),
+            "level": reading.level,
+            "qc": reading.qc.names(),
+            "seq": reading.seq,
+        }
+    )
+
+
+class Collector:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        store: ReadingStore,
+        *,
+        spool: Spool | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.store = store
+        self.metrics = CollectorMetrics()
+        self.sink = Sink(store, spool or Spool(settings.spool_path), self.metrics)
+        self.qc = QualityControl(catalog)
+        self.limits = DecodeLimits.from_settings(settings)
+        self.endpoint = settings.mqtt
+        self.client = fw_mqtt.make_client(
+            self.endpoint, settings.mqtt_client_id, persistent=True, manual_ack=True
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self._generation = 0
+        self._connected = False
+        self._inbox: Inbox | None = None
+        self._stopping = asyncio.Event()
+        self._latest: dict[str, Reading] = {}
+        self._reject_log_window = (0.0, 0)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ----- lifecycle -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._inbox = Inbox(loop, self.settings.batch_max)
+        try:
+            await self.store.open()
+        except StoreUnavailable as exc:
+            # Start anyway: readings spool until the store answers.
+            log.warning("store unavailable at start-up, spooling until it answers: %s", exc)
+        await self.sink.open()
+        await self._prime_qc()
+        await fw_mqtt.start(self.client, self.endpoint, self.settings.mqtt_keepalive_s)
+        self._tasks = [asyncio.create_task(self._write_loop(), name="collector-writer")]
+        if self.settings.republish_clean and self.settings.state_interval_s > 0:
+            self._tasks.append(asyncio.create_task(self._state_loop(), name="collector-state"))
+        log.info(
+            "collector %s started: broker %s, store %s, %d stations",
+            self.settings.mqtt_client_id,
+            self.endpoint.display(),
+            self.store.description,
+            len(self.catalog),
+        )
+
+    async def stop(self) -> None:
+        """Finish the batch in hand (store or spool it, then acknowledge) and disconnect."""
+        self._stopping.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.client.disconnect()
+        self.client.loop_stop()
+        await self.sink.close()
+        await self.store.close()
+
+    async def run_until(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.stop()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        store_up = not self.sink.spooling
+        details = {
+            "status": "ok" if self._connected and store_up else "degraded",
+            "mqtt": "connected" if self._connected else "disconnected",
+            "store": "up" if store_up else "unavailable (spooling)",
+            "spool_depth": self.sink.depth,
+            "pending_acks": len(self._inbox) if self._inbox else 0,
+        }
+        # Spooling keeps readings safe, so only a lost broker makes the collector unhealthy.
+        return self._connected, details
+
+    # ----- paho thread -----------------------------------------------------------------
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        _properties: object,
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker %s refused the connection: %s", self.endpoint.display(), reason)
+            return
+        self._generation += 1
+        self._connected = True
+        self.metrics.mqtt_connected.set(1)
+        topic_filter = topics.GAUGE_LEVEL_FILTER
+        if self.settings.mqtt_shared_group:
+            topic_filter = topics.shared(self.settings.mqtt_shared_group, topic_filter)
+        client.subscribe(topic_filter, qos=1)
+        log.info(
+            "connected to %s (session %s), subscribed to %s",
+            self.endpoint.display(),
+            "resumed" if flags.session_present else "new",
+            topic_filter,
+        )
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
+    ) -> None:
+        self._connected = False
+        self.metrics.mqtt_connected.set(0)
+        if not self._stopping.is_set():
+            log.warning("lost broker %s: %s; reconnecting", self.endpoint.display(), reason)
+
+    def _on_message(self, client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        assert self._inbox is not None
+        self.metrics.received.inc()
+        received_at = utc_now()
+        result = decode(msg.topic, bytes(msg.payload), received_at, self.catalog, self.limits)
+        reading: Reading | None
+        if isinstance(result, Rejection):
+            self._reject(client, result, received_at)
+            reading = None
+        else:
+            reading = self.qc.check(result)
+            self.metrics.accepted.inc()
+            if reading.qc:
+                for flag in reading.qc.names():
+                    self.metrics.flagged.labels(flag).inc()
+        self._inbox.put(Inbound(msg.mid, msg.qos, self._generation, reading))
+
+    def _reject(self, client: mqtt.Client, rejection: Rejection, received_at: datetime) -> None:
+        reason = str(rejection.reason)
+        self.metrics.rejected.labels(reason).inc()
+        station = rejection.station_id or topics.INVALID_STATION
+        payload = {
+            "reason": reason,
+            "detail": rejection.detail,
+            "received_at": received_at.isoformat(),
+        }
+        client.publish(topics.rejected(station), orjson.dumps(payload), qos=0)
+        if self._may_log_rejection():
+            log.warning("rejected reading from %s: %s (%s)", station, reason, rejection.detail)
+
+    def _may_log_rejection(self) -> bool:
+        window_start, logged = self._reject_log_window
+        now = time.monotonic()
+        if now - window_start >= 60:
+            window_start, logged = now, 0
+        self._reject_log_window = (window_start, logged + 1)
+        return logged < REJECT_LOGS_PER_MINUTE
+
+    # ----- event loop ------------------------------------------------------------------
+
+    async def _prime_qc(self) -> None:
+        """Warm the QC windows from stored history, so a restart does not blind spike checks."""
+        try:
+            for station_id in self.catalog:
+                self.qc.prime(station_id, await self.store.latest(station_id, PRIME_HISTORY))
+        except StoreUnavailable as exc:
+            log.warning("store unavailable at start-up, QC starts without history: %s", exc)
+
+    async def _write_loop(self) -> None:
+        assert self._inbox is not None
+        while not self._stopping.is_set():
+            idle = 0.0 if self.sink.spooling and self.sink.depth else IDLE_WAIT_S
+            batch = await self._inbox.take(self.settings.flush_interval_s, idle)
+            await self._persist(batch)
+            await self.sink.drain_step()
+        await self._persist(self._inbox.drain())
+
+    async def _persist(self, batch: Sequence[Inbound]) -> None:
+        if not batch:
+            return
+        readings = [item.reading for item in batch if item.reading is not None]
+        if readings:
+            await self.sink.put(readings)
+            self._observe_latency(readings)
+        self._acknowledge(batch)
+        if readings and self.settings.republish_clean:
+            self._republish(readings)
+
+    def _acknowledge(self, batch: Sequence[Inbound]) -> None:
+        generation = self._generation
+        for item in batch:
+            # A message from an earlier connection is redelivered by the broker on this one;
+            # acking its old packet id here could acknowledge a different, unstored message.
+            if item.qos > 0 and item.generation == generation:
+                self.client.ack(item.mid, item.qos)
+
+    def _observe_latency(self, readings: Sequence[Reading]) -> None:
+        now = utc_now()
+        for reading in readings:
+            self.metrics.lag.observe(max(0.0, (now - reading.ts).total_seconds()))
+            if reading.received_at is not None:
+                self.metrics.latency.observe((now - reading.received_at).total_seconds())
+
+    def _republish(self, readings: Sequence[Reading]) -> None:
+        for reading in readings:
+            self.client.publish(topics.clean_reading(reading.station_id), reading_payload(reading))
+            latest = self._latest.get(reading.station_id)
+            if latest is None or reading.ts >= latest.ts:
+                self._latest[reading.station_id] = reading
+
+    async def _state_loop(self) -> None:
+        """Publish each station's newest reading as retained state, at most once a tick."""
+        published: dict[str, Reading] = {}
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.settings.state_interval_s)
+            for station_id, reading in list(self._latest.items()):
+                if published.get(station_id) is reading:
+                    continue
+                published[station_id] = reading
+                self.client.publish(
+                    topics.station_state(station_id),
+                    self._state_payload(reading),
+                    qos=1,
+                    retain=True,
+                )
+
+    def _state_payload(self, reading: Reading) -> bytes:
+        station = self.catalog.get(reading.station_id)
+        return orjson.dumps(
+            {
+                "station_id": reading.station_id,
+                "ts": reading.ts.isoformat(),
+                "level": reading.level,
+                "unit": station.unit if station else None,
+                "qc": reading.qc.names(),
+                "faulty": bool(reading.qc & ~QCFlag.MAINTENANCE),
+                "maintenance": bool(station and station.maintenance),
+                # Filled in by the forecaster and the alert engine when they run.
+                "trend": None,
+                "alert_level": None,
+                "forecast": None,
+            }
+        )

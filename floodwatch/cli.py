@@ -1,0 +1,179 @@
+"""The `floodwatch` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+
+from floodwatch.errors import FloodwatchError
+from floodwatch.settings import Settings, load_settings
+
+COMPONENTS = ("collector",)
+log = logging.getLogger("floodwatch")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+    )
+
+
+def _aware(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} needs a UTC offset, e.g. 2018-01-01T00:00+01:00"
+        )
+    return parsed
+
+
+def _speed(value: str) -> float | None:
+    if value == "max":
+        return None
+    speed = float(value)
+    if speed <= 0:
+        raise argparse.ArgumentTypeError("speed must be positive, or 'max'")
+    return speed
+
+
+def _stop_event() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM, so services finish their batch before exiting."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _run(settings: Settings, components: Sequence[str]) -> int:
+    from collector.service import Collector
+    from floodwatch.catalog import load_catalog
+    from floodwatch.http import HttpServer, health_app
+    from floodwatch.storage import open_store
+
+    catalog = load_catalog(settings.stations)
+    stop = _stop_event()
+    collector = Collector(settings, catalog, open_store(settings))
+    http = HttpServer(
+        health_app(collector.health, collector.metrics.render),
+        settings.http_host,
+        settings.http_port,
+    )
+    await http.start()
+    log.info("health and metrics on http://%s:%d/", settings.http_host, http.port)
+    try:
+        await collector.run_until(stop)
+    finally:
+        await http.stop()
+    return 0
+
+
+async def _check(settings: Settings) -> int:
+    from floodwatch.check import run_checks
+
+    results = await run_checks(settings)
+    for result in results:
+        mark = "ok  " if result.ok else "FAIL"
+        print(f"[{mark}] {result.name}: {result.detail}")
+    return 0 if all(result.ok for result in results) else 1
+
+
+async def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from floodwatch.replay import replay
+    from floodwatch.replay_csv import read_replay_csv, rebase_shift
+
+    shift = rebase_shift(args.file) if args.rebase else None
+    stats = await replay(
+        read_replay_csv(args.file),
+        settings.mqtt,
+        speed=args.speed,
+        **({"shift": shift} if shift else {}),
+    )
+    rate = stats.published / stats.seconds if stats.seconds else 0.0
+    print(f"published {stats.published} readings in {stats.seconds:.1f} s ({rate:.0f}/s)")
+    return 0
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from floodwatch.recordings import convert_files
+
+    count = convert_files(args.sources, args.out, args.start, args.end, args.station_id)
+    print(f"wrote {count} rows to {args.out}")
+    return 0
+
+
+async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from floodwatch.demo import run_demo
+
+    return await run_demo(settings, replay_file=args.replay, out_dir=args.out, speed=args.speed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="floodwatch", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run services against the configured broker and store")
+    run.add_argument("--components", nargs="+", choices=COMPONENTS, default=list(COMPONENTS))
+
+    sub.add_parser("check", help="validate the configuration and reach the broker and the store")
+
+    rep = sub.add_parser("replay", help="publish a replay CSV through MQTT as gauges would")
+    rep.add_argument("file", type=Path)
+    rep.add_argument(
+        "--speed",
+        type=_speed,
+        default=None,
+        help="times real time, or 'max' (default) for as fast as the broker takes",
+    )
+    rep.add_argument(
+        "--rebase",
+        action="store_true",
+        help="shift timestamps so the recording ends now (keeps its spacing)",
+    )
+
+    conv = sub.add_parser("convert", help="turn shared-data recordings into a replay CSV")
+    conv.add_argument("sources", type=Path, nargs="+")
+    conv.add_argument("--out", type=Path, required=True)
+    conv.add_argument("--start", type=_aware, default=None)
+    conv.add_argument("--end", type=_aware, default=None)
+    conv.add_argument("--station-id", default=None, help="override the id (one source only)")
+
+    demo = sub.add_parser("demo", help="everything embedded: broker, collector, store, a flood")
+    demo.add_argument("--replay", type=Path, default=None, help="play this replay CSV instead")
+    demo.add_argument("--out", type=Path, default=Path("demo-report"))
+    demo.add_argument("--speed", type=_speed, default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "convert":
+            _setup_logging("INFO")
+            return _convert(args)
+        settings = load_settings()
+        _setup_logging(settings.log_level)
+        if args.command == "run":
+            return asyncio.run(_run(settings, args.components))
+        if args.command == "check":
+            return asyncio.run(_check(settings))
+        if args.command == "replay":
+            return asyncio.run(_replay(settings, args))
+        return asyncio.run(_demo(settings, args))
+    except FloodwatchError as exc:
+        print(f"floodwatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

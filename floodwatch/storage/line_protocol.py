@@ -1,0 +1,231 @@
+"""Pure InfluxDB v1 wire formats: readings to line protocol, /query JSON back to readings.
+
+Nothing here does I/O, so the InfluxDB shell stays thin and these functions are tested
+with tables. Encoding sits on the hot path of every stored reading and costs a few
+microseconds: plain f-strings, and tag escaping cached per station.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from floodwatch.models import QCFlag, Reading, from_epoch_ms
+
+MEASUREMENT = "water_level"
+STATION_TAG = "station"
+FIELDS = ("level", "qc", "seq", "battery_v", "rssi_dbm")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
+class InfluxResponseError(ValueError):
+    """A /query response carried an error instead of results, or was not JSON."""
+
+
+# --- encoding ---------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4096)
+def escape_tag(value: str) -> str:
+    """Escape a tag value; the cache makes this a dict lookup for known stations."""
+    if not value:
+        raise ValueError("a tag value must not be empty")
+    if "\n" in value or "\r" in value:
+        # Line protocol has no escape for line breaks: letting one through would split
+        # the line and smuggle arbitrary points into the write.
+        raise ValueError(f"a tag value must not contain a line break: {value!r}")
+    if value.endswith("\\"):
+        # A final backslash would escape the space that ends the tag set.
+        raise ValueError(f"a tag value must not end with a backslash: {value!r}")
+    if "," in value or " " in value or "=" in value:
+        return value.replace(",", r"\,").replace(" ", r"\ ").replace("=", r"\=")
+    return value
+
+
+def _float(value: float, name: str) -> str:
+    # InfluxDB refuses NaN and infinities for the whole request, so refuse them here
+    # where the error can still name the reading.
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return repr(float(value))
+
+
+def encode_reading(reading: Reading) -> str:
+    """One line of line protocol (no trailing newline), timestamp in milliseconds."""
+    fields = f"level={_float(reading.level, 'level')},qc={int(reading.qc)}i"
+    if reading.seq is not None:
+        fields += f",seq={int(reading.seq)}i"
+    if reading.battery_v is not None:
+        fields += f",battery_v={_float(reading.battery_v, 'battery_v')}"
+    if reading.rssi_dbm is not None:
+        fields += f",rssi_dbm={_float(reading.rssi_dbm, 'rssi_dbm')}"
+    return f"{MEASUREMENT},{STATION_TAG}={escape_tag(reading.station_id)} {fields} {reading.ts_ms}"
+
+
+def encode_readings(readings: Iterable[Reading]) -> bytes:
+    """A line protocol request body; raises ValueError naming the first bad reading."""
+    lines = []
+    for reading in readings:
+        try:
+            lines.append(encode_reading(reading))
+        except ValueError as exc:
+            raise ValueError(
+                f"reading {reading.station_id!r} at {reading.ts.isoformat()}: {exc}"
+            ) from None
+    lines.append("")  # a trailing newline ends the last point
+    return "\n".join(lines).encode()
+
+
+def chunked(items: Sequence[Reading], size: int) -> Iterator[Sequence[Reading]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- InfluxQL ---------------------------------------------------------------------------
+
+
+def quote_string(value: str) -> str:
+    """An InfluxQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    """An InfluxQL double-quoted identifier (database, measurement, tag names)."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def epoch_ms_ceil(moment: datetime) -> int:
+    """The first whole millisecond at or after `moment`.
+
+    Stored timestamps are whole milliseconds, so `start <= ts` and `ts < end` hold for a
+    stored ts exactly when ts >= epoch_ms_ceil(start) and ts < epoch_ms_ceil(end).
+    Integer arithmetic keeps microseconds exact where float seconds would not be.
+    """
+    if moment.tzinfo is None:
+        raise ValueError("query bounds must be timezone-aware datetimes")
+    return -((_EPOCH - moment) // _MS)
+
+
+def station_filter(station_id: str) -> str:
+    return f"{quote_identifier(STATION_TAG)} = {quote_string(station_id)}"
+
+
+def _select() -> str:
+    columns = ", ".join(quote_identifier(name) for name in FIELDS)
+    return f"SELECT {columns} FROM {quote_identifier(MEASUREMENT)}"
+
+
+def range_query(station_id: str, start: datetime, end: datetime) -> str:
+    start_ms, end_ms = epoch_ms_ceil(start), epoch_ms_ceil(end)
+    return (
+        f"{_select()} WHERE {station_filter(station_id)}"
+        f" AND time >= {start_ms}ms AND time < {end_ms}ms ORDER BY time ASC"
+    )
+
+
+def latest_query(station_id: str, limit: int) -> str:
+    return f"{_select()} WHERE {station_filter(station_id)} ORDER BY time DESC LIMIT {int(limit)}"
+
+
+def count_query(station_id: str) -> str:
+    return (
+        f"SELECT COUNT({quote_identifier('level')}) FROM {quote_identifier(MEASUREMENT)}"
+        f" WHERE {station_filter(station_id)}"
+    )
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+
+def decode_body(body: bytes) -> list[Mapping[str, Any]]:
+    """The JSON documents of a /query body: one, or one per line when chunked=true."""
+    try:
+        return [orjson.loads(line) for line in body.splitlines() if line.strip()]
+    except orjson.JSONDecodeError as exc:
+        raise InfluxResponseError(f"InfluxDB sent a non-JSON /query response: {exc}") from None
+
+
+def _series(documents: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    for document in documents:
+        if "error" in document:
+            raise InfluxResponseError(str(document["error"]))
+        for result in document.get("results", ()):
+            if "error" in result:
+                raise InfluxResponseError(str(result["error"]))
+            yield from result.get("series", ())
+
+
+def check_response(documents: Iterable[Mapping[str, Any]]) -> None:
+    """Raise InfluxResponseError if a response (e.g. to CREATE DATABASE) holds an error."""
+    for _ in _series(documents):
+        pass
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _series_readings(series: Mapping[str, Any], default_station: str | None) -> list[Reading]:
+    columns: list[str] = series["columns"]
+    index = {name: position for position, name in enumerate(columns)}
+    station = series.get("tags", {}).get(STATION_TAG, default_station)
+    station_at = index.get(STATION_TAG)
+    time_at, level_at = index["time"], index.get("level")
+    qc_at, seq_at = index.get("qc"), index.get("seq")
+    battery_at, rssi_at = index.get("battery_v"), index.get("rssi_dbm")
+    readings = []
+    for row in series.get("values", ()):
+        station_id = row[station_at] if station_at is not None else station
+        level = row[level_at] if level_at is not None else None
+        if station_id is None or level is None:
+            # Points of this measurement without a level (or station) are not readings.
+            continue
+        qc = row[qc_at] if qc_at is not None else None
+        seq = row[seq_at] if seq_at is not None else None
+        readings.append(
+            Reading(
+                station_id=station_id,
+                ts=from_epoch_ms(row[time_at]),
+                level=float(level),
+                seq=None if seq is None else int(seq),
+                battery_v=_optional_float(row[battery_at]) if battery_at is not None else None,
+                rssi_dbm=_optional_float(row[rssi_at]) if rssi_at is not None else None,
+                qc=QCFlag(int(qc)) if qc is not None else QCFlag.NONE,
+            )
+        )
+    return readings
+
+
+def parse_readings(
+    documents: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+    station_id: str | None = None,
+) -> list[Reading]:
+    """Readings from a /query response fetched with epoch=ms.
+
+    The station comes from a `station` column, else the series tags, else `station_id`
+    (the filter the query used). Raises InfluxResponseError if the response holds one.
+    """
+    if isinstance(documents, Mapping):
+        documents = [documents]
+    readings: list[Reading] = []
+    for series in _series(documents):
+        readings.extend(_series_readings(series, station_id))
+    return readings
+
+
+def parse_count(documents: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> int:
+    """The total of a COUNT() response; no series means no points."""
+    if isinstance(documents, Mapping):
+        documents = [documents]
+    total = 0
+    for series in _series(documents):
+        at = series["columns"].index("count")
+        total += sum(int(row[at]) for row in series.get("values", ()) if row[at] is not None)
+    return total

@@ -1,0 +1,224 @@
+"""The embedded readings store: one SQLite file, used when no InfluxDB URL is set.
+
+sqlite3 blocks, so the one connection lives on a dedicated single worker thread and every
+call goes through `run_in_executor`: the event loop never waits on the disk, and the
+connection is never shared between threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from floodwatch.errors import StoreRejected, StoreUnavailable
+from floodwatch.models import QCFlag, Reading, from_epoch_ms
+from floodwatch.storage.line_protocol import epoch_ms_ceil
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    station_id TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    level REAL NOT NULL,
+    qc INTEGER NOT NULL,
+    seq INTEGER,
+    battery_v REAL,
+    rssi_dbm REAL,
+    PRIMARY KEY (station_id, ts_ms)
+) WITHOUT ROWID
+"""
+
+# An upsert rather than INSERT OR REPLACE: InfluxDB merges the fields of a point written
+# twice, so an optional field missing from the rewrite keeps its earlier value there, and
+# the contract suite holds both stores to that same behaviour.
+_UPSERT = """
+INSERT INTO readings (station_id, ts_ms, level, qc, seq, battery_v, rssi_dbm)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (station_id, ts_ms) DO UPDATE SET
+    level = excluded.level,
+    qc = excluded.qc,
+    seq = coalesce(excluded.seq, seq),
+    battery_v = coalesce(excluded.battery_v, battery_v),
+    rssi_dbm = coalesce(excluded.rssi_dbm, rssi_dbm)
+"""
+
+_COLUMNS = "station_id, ts_ms, level, qc, seq, battery_v, rssi_dbm"
+
+Row = tuple[str, int, float, int, int | None, float | None, float | None]
+
+
+class _InvalidReading(ValueError):
+    pass
+
+
+class SQLiteStore:
+    """`ReadingStore` in a SQLite file (WAL); the parent directory is created if missing."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = Path(path)
+        self.description = f"SQLite {self._path}"
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None  # used only on the worker thread
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({str(self._path)!r})"
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def open(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        await self._run(self._connect)
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        try:
+            await self._run(self._disconnect)
+        finally:
+            # The close job ran after every job queued before it, so nothing is pending.
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    async def ping(self) -> None:
+        await self._run(self._ping)
+
+    # --- data ---------------------------------------------------------------------------
+
+    async def write(self, readings: Sequence[Reading]) -> None:
+        if not readings:
+            return
+        try:
+            await self._run(self._write, readings)
+        except _InvalidReading as exc:
+            raise StoreRejected(f"{self.description}: {exc}") from None
+
+    async def query(self, station_id: str, start: datetime, end: datetime) -> list[Reading]:
+        start_ms, end_ms = epoch_ms_ceil(start), epoch_ms_ceil(end)
+        sql = (
+            f"SELECT {_COLUMNS} FROM readings"
+            " WHERE station_id = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms"
+        )
+        return await self._run(self._select, sql, (station_id, start_ms, end_ms))
+
+    async def latest(self, station_id: str, limit: int = 1) -> list[Reading]:
+        if limit < 1:
+            return []  # SQLite reads a negative LIMIT as "no limit"
+        sql = f"SELECT {_COLUMNS} FROM readings WHERE station_id = ? ORDER BY ts_ms DESC LIMIT ?"
+        readings = await self._run(self._select, sql, (station_id, limit))
+        readings.reverse()
+        return readings
+
+    async def count(self, station_id: str) -> int:
+        return await self._run(self._count, station_id)
+
+    # --- executor plumbing --------------------------------------------------------------
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise RuntimeError(f"{self.description} is not open; call open() first")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, function, *args)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+
+    # --- worker thread only -------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise sqlite3.OperationalError("the database is not connected")
+        return self._conn
+
+    def _connect(self) -> None:
+        if self._conn is not None:
+            return
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are opened explicitly where they are wanted.
+        conn = sqlite3.connect(self._path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # With WAL, NORMAL loses nothing on a process crash, only on power loss.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(_SCHEMA)
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _ping(self) -> None:
+        self._connection().execute("SELECT 1").fetchone()
+
+    def _write(self, readings: Sequence[Reading]) -> None:
+        rows = [_row(reading) for reading in readings]
+        conn = self._connection()
+        conn.execute("BEGIN")
+        try:
+            conn.executemany(_UPSERT, rows)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _select(self, sql: str, params: tuple[Any, ...]) -> list[Reading]:
+        rows = self._connection().execute(sql, params).fetchall()
+        return [_reading(row) for row in rows]
+
+    def _count(self, station_id: str) -> int:
+        sql = "SELECT count(*) FROM readings WHERE station_id = ?"
+        (count,) = self._connection().execute(sql, (station_id,)).fetchone()
+        return int(count)
+
+
+def _check_finite(reading: Reading) -> None:
+    # SQLite would store NaN as NULL and InfluxDB refuses it: reject it here too so that
+    # both stores behave alike.
+    for name, value in (
+        ("level", reading.level),
+        ("battery_v", reading.battery_v),
+        ("rssi_dbm", reading.rssi_dbm),
+    ):
+        if value is not None and not math.isfinite(value):
+            raise _InvalidReading(
+                f"reading {reading.station_id!r} at {reading.ts.isoformat()}: "
+                f"{name} must be a finite number, got {value!r}"
+            )
+
+
+def _row(reading: Reading) -> Row:
+    _check_finite(reading)
+    return (
+        reading.station_id,
+        reading.ts_ms,
+        float(reading.level),
+        int(reading.qc),
+        None if reading.seq is None else int(reading.seq),
+        None if reading.battery_v is None else float(reading.battery_v),
+        None if reading.rssi_dbm is None else float(reading.rssi_dbm),
+    )
+
+
+def _reading(row: Row) -> Reading:
+    station_id, ts_ms, level, qc, seq, battery_v, rssi_dbm = row
+    return Reading(
+        station_id=station_id,
+        ts=from_epoch_ms(ts_ms),
+        level=level,
+        seq=seq,
+        battery_v=battery_v,
+        rssi_dbm=rssi_dbm,
+        qc=QCFlag(qc),
+    )

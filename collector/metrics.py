@@ -64,5 +64,14 @@ class CollectorMetrics:
             registry=r,
         )
 
+    def total(self, name: str) -> float:
+        """The sum of a counter over all its labels, e.g. every rejection reason."""
+        return sum(
+            sample.value
+            for family in self.registry.collect()
+            for sample in family.samples
+            if sample.name == f"{name}_total"
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

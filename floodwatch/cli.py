@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from floodwatch.errors import FloodwatchError
@@ -88,15 +88,10 @@ async def _check(settings: Settings) -> int:
 
 async def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from floodwatch.replay import replay
-    from floodwatch.replay_csv import read_replay_csv, rebase_shift
+    from floodwatch.replay_csv import read_replay, rebase_shift
 
-    shift = rebase_shift(args.file) if args.rebase else None
-    stats = await replay(
-        read_replay_csv(args.file),
-        settings.mqtt,
-        speed=args.speed,
-        **({"shift": shift} if shift else {}),
-    )
+    shift = rebase_shift(args.file) if args.rebase else timedelta(0)
+    stats = await replay(read_replay(args.file), settings.mqtt, speed=args.speed, shift=shift)
     rate = stats.published / stats.seconds if stats.seconds else 0.0
     print(f"published {stats.published} readings in {stats.seconds:.1f} s ({rate:.0f}/s)")
     return 0

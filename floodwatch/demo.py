@@ -111,9 +111,11 @@ async def _settle(collector: Collector, published: int) -> None:
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     metrics = collector.metrics
     while time.monotonic() < deadline:
-        accepted = metrics.accepted._value.get()
-        handled = accepted + sum(child._value.get() for child in metrics.rejected._metrics.values())
-        durable = metrics.written._value.get() + metrics.spooled._value.get()
+        accepted = metrics.total("floodwatch_readings_accepted")
+        handled = accepted + metrics.total("floodwatch_readings_rejected")
+        durable = metrics.total("floodwatch_readings_written") + metrics.total(
+            "floodwatch_readings_spooled"
+        )
         if handled >= published and durable >= accepted:
             return
         await asyncio.sleep(0.2)
@@ -138,7 +140,7 @@ def _print_summary(summaries: Sequence[StationSummary]) -> None:
 async def run_demo(
     settings: Settings, *, replay_file: Path | None, out_dir: Path, speed: float | None
 ) -> int:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     if replay_file is None:
         duration = timedelta(hours=72)
         start = utc_now() - duration

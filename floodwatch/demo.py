@@ -24,7 +24,7 @@ from floodwatch.catalog import Catalog, Station, load_catalog
 from floodwatch.embedded_broker import EmbeddedBroker
 from floodwatch.models import Reading, utc_now
 from floodwatch.net import free_port
-from floodwatch.replay import replay
+from floodwatch.replay import gauge_publisher, publish_rows
 from floodwatch.replay_csv import ReplayRow, read_replay, rebase_shift
 from floodwatch.settings import CATALOG_DIR, Settings
 from floodwatch.storage.sqlite import SQLiteStore
@@ -174,8 +174,11 @@ async def run_demo(
             f"Floodwatch demo: {len(rows)} readings from {len({r.station_id for r in rows})} "
             f"gauges through an embedded broker into {demo_settings.readings_path}"
         )
-        stats = await replay(rows, broker.endpoint, speed=speed, shift=shift)
-        await _settle(collector, stats.published)
+        # The embedded broker may drop messages still on their way to the collector when
+        # their publisher disconnects, so stay connected until the collector has them all.
+        async with gauge_publisher(broker.endpoint, "floodwatch-demo-gauges") as publisher:
+            stats = await publish_rows(publisher, rows, speed=speed, shift=shift)
+            await _settle(collector, stats.published)
         summaries = [
             summarise(station, await store.query(station.id, _FAR_PAST, _FAR_FUTURE))
             for station in catalog.values()

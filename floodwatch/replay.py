@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -73,6 +74,49 @@ class WindowedPublisher:
             await asyncio.wait_for(self._slots.acquire(), remaining)
 
 
+@contextlib.asynccontextmanager
+async def gauge_publisher(
+    endpoint: MqttEndpoint, client_id: str = "floodwatch-replay"
+) -> AsyncIterator[WindowedPublisher]:
+    """A connected QoS 1 publisher, disconnected on exit."""
+    client = fw_mqtt.make_client(endpoint, client_id)
+    await fw_mqtt.connect(client, endpoint)
+    try:
+        yield WindowedPublisher(client)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+async def publish_rows(
+    publisher: WindowedPublisher,
+    rows: Iterable[ReplayRow],
+    *,
+    speed: float | None,
+    shift: timedelta = timedelta(0),
+) -> ReplayStats:
+    """Publish rows in file order and wait for every PUBACK; `speed` None means as fast as
+    the broker accepts. `shift` is added to every timestamp (see `--rebase`); pacing
+    follows the recorded spacing divided by `speed`."""
+    stats = ReplayStats()
+    started = time.monotonic()
+    first_ts: datetime | None = None
+    for row in rows:
+        if speed is not None:
+            first_ts = first_ts or row.ts
+            due = started + (row.ts - first_ts).total_seconds() / speed
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await publisher.publish(
+            topics.gauge_level(row.station_id), gauge_payload(row.ts + shift, row.level)
+        )
+        stats.published += 1
+    await publisher.flush()
+    stats.seconds = time.monotonic() - started
+    return stats
+
+
 async def replay(
     rows: Iterable[ReplayRow],
     endpoint: MqttEndpoint,
@@ -81,32 +125,5 @@ async def replay(
     shift: timedelta = timedelta(0),
     client_id: str = "floodwatch-replay",
 ) -> ReplayStats:
-    """Publish rows in file order; `speed` None means as fast as the broker accepts.
-
-    `shift` is added to every timestamp (see `--rebase`); pacing follows the recorded
-    spacing divided by `speed`.
-    """
-    client = fw_mqtt.make_client(endpoint, client_id)
-    await fw_mqtt.connect(client, endpoint)
-    publisher = WindowedPublisher(client)
-    stats = ReplayStats()
-    started = time.monotonic()
-    first_ts: datetime | None = None
-    try:
-        for row in rows:
-            if speed is not None:
-                first_ts = first_ts or row.ts
-                due = started + (row.ts - first_ts).total_seconds() / speed
-                delay = due - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            await publisher.publish(
-                topics.gauge_level(row.station_id), gauge_payload(row.ts + shift, row.level)
-            )
-            stats.published += 1
-        await publisher.flush()
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    stats.seconds = time.monotonic() - started
-    return stats
+    async with gauge_publisher(endpoint, client_id) as publisher:
+        return await publish_rows(publisher, rows, speed=speed, shift=shift)

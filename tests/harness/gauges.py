@@ -10,10 +10,9 @@ from pathlib import Path
 
 import yaml
 
-from floodwatch import mqtt as fw_mqtt
 from floodwatch import topics
 from floodwatch.models import utc_now
-from floodwatch.replay import WindowedPublisher
+from floodwatch.replay import gauge_payload, gauge_publisher
 from floodwatch.settings import MqttEndpoint
 
 
@@ -80,12 +79,7 @@ async def publish(
     pause_s: float = 0.0,
 ) -> None:
     """Publish at QoS 1 and wait for every PUBACK; optional pauses make a slow stream."""
-    from floodwatch.replay import gauge_payload
-
-    client = fw_mqtt.make_client(endpoint, client_id)
-    await fw_mqtt.connect(client, endpoint)
-    publisher = WindowedPublisher(client)
-    try:
+    async with gauge_publisher(endpoint, client_id) as publisher:
         for index, sample in enumerate(samples, start=1):
             await publisher.publish(
                 topics.gauge_level(sample.station_id), gauge_payload(sample.ts, sample.level)
@@ -93,6 +87,3 @@ async def publish(
             if pause_every and index % pause_every == 0:
                 await asyncio.sleep(pause_s)
         await publisher.flush()
-    finally:
-        client.disconnect()
-        client.loop_stop()

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import pytest
+
+from floodwatch import topics
+
+
+@pytest.mark.parametrize(
+    ("topic", "station"),
+    [
+        ("floodwatch/gauges/rhein-mainz/level", "rhein-mainz"),
+        ("floodwatch/gauges/a/level", "a"),
+        ("floodwatch/gauges/" + "x" * 64 + "/level", "x" * 64),
+        ("floodwatch/gauges/" + "x" * 65 + "/level", None),
+        ("floodwatch/gauges/Rhein/level", None),
+        ("floodwatch/gauges/rhein_mainz/level", None),
+        ("floodwatch/gauges//level", None),
+        ("floodwatch/gauges/a/b/level", None),
+        ("floodwatch/gauges/a/flow", None),
+        ("other/gauges/a/level", None),
+    ],
+)
+def test_station_from_gauge_topic(topic: str, station: str | None) -> None:
+    assert topics.station_from_gauge_topic(topic) == station
+
+
+def test_topic_builders_follow_the_design() -> None:
+    assert topics.gauge_level("g-1") == "floodwatch/gauges/g-1/level"
+    assert topics.rejected("g-1") == "floodwatch/rejected/g-1"
+    assert topics.clean_reading("g-1") == "floodwatch/readings/g-1"
+    assert topics.station_state("g-1") == "floodwatch/stations/g-1/state"
+    assert topics.alert("g-1") == "floodwatch/alerts/g-1"
+    assert topics.shared("grp", topics.GAUGE_LEVEL_FILTER) == "$share/grp/floodwatch/gauges/+/level"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -28,7 +29,7 @@ from collector.spool import Spool
 from floodwatch import mqtt as fw_mqtt
 from floodwatch import topics
 from floodwatch.catalog import Catalog
-from floodwatch.errors import StoreUnavailable
+from floodwatch.errors import BrokerUnavailable, StoreUnavailable
 from floodwatch.models import QCFlag, Reading, utc_now
 from floodwatch.settings import Settings
 from floodwatch.storage.base import ReadingStore
@@ -75,10 +76,13 @@ class Collector:
             self.endpoint, settings.mqtt_client_id, persistent=True, manual_ack=True
         )
         self.client.on_connect = self._on_connect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self._generation = 0
         self._connected = False
+        self._subscribed = threading.Event()
+        self._subscribe_mid: int | None = None
         self._inbox: Inbox | None = None
         self._stopping = asyncio.Event()
         self._latest: dict[str, Reading] = {}
@@ -158,13 +162,32 @@ class Collector:
         topic_filter = topics.GAUGE_LEVEL_FILTER
         if self.settings.mqtt_shared_group:
             topic_filter = topics.shared(self.settings.mqtt_shared_group, topic_filter)
-        client.subscribe(topic_filter, qos=1)
+        self._subscribed.clear()
+        _rc, self._subscribe_mid = client.subscribe(topic_filter, qos=1)
         log.info(
             "connected to %s (session %s), subscribed to %s",
             self.endpoint.display(),
             "resumed" if flags.session_present else "new",
             topic_filter,
         )
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, mid: int, reasons: list[ReasonCode], _p: object
+    ) -> None:
+        if mid != self._subscribe_mid:
+            return
+        if any(reason.is_failure for reason in reasons):
+            log.error("broker refused the subscription: %s", ", ".join(map(str, reasons)))
+            return
+        self._subscribed.set()
+
+    async def wait_subscribed(self, wait_s: float = 10.0) -> None:
+        """Wait until the broker has confirmed the subscription. Before the first one ever
+        exists for this client id, the broker keeps nothing for it."""
+        if not await asyncio.to_thread(self._subscribed.wait, wait_s):
+            raise BrokerUnavailable(
+                f"no confirmed subscription on {self.endpoint.display()} after {wait_s:g} s"
+            )
 
     def _on_disconnect(
         self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
@@ -259,7 +282,12 @@ class Collector:
 
     def _republish(self, readings: Sequence[Reading]) -> None:
         for reading in readings:
-            self.client.publish(topics.clean_reading(reading.station_id), reading_payload(reading))
+            # Flagged readings are stored and shown in the station state, but the clean
+            # readings topic is what downstream consumers may trust without checking.
+            if reading.is_clean:
+                self.client.publish(
+                    topics.clean_reading(reading.station_id), reading_payload(reading)
+                )
             latest = self._latest.get(reading.station_id)
             if latest is None or reading.ts >= latest.ts:
                 self._latest[reading.station_id] = reading

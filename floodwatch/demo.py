@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ def _pick_catalog(settings: Settings, rows: Sequence[ReplayRow], explicit: bool)
     return catalog
 
 
-async def _settle(collector: Collector, published: int) -> None:
+async def _settle(collector: Collector, published: int) -> bool:
     """Wait until the collector has stored or rejected everything that was published."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_S
     metrics = collector.metrics
@@ -117,9 +118,9 @@ async def _settle(collector: Collector, published: int) -> None:
             "floodwatch_readings_spooled"
         )
         if handled >= published and durable >= accepted:
-            return
+            return True
         await asyncio.sleep(0.2)
-    log.warning("the collector had not handled every reading after %.0f s", SETTLE_TIMEOUT_S)
+    return False
 
 
 def _print_summary(summaries: Sequence[StationSummary]) -> None:
@@ -137,10 +138,18 @@ def _print_summary(summaries: Sequence[StationSummary]) -> None:
         print(f"{summary.station.name('en'):<28} {summary.readings:>8} {peak:>10}  {passed}")
 
 
+def _fresh_report_dir(out_dir: Path) -> None:
+    """Each run starts from an empty store, so a second run does not count the first."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("readings.sqlite", "spool.sqlite"):
+        for suffix in ("", "-wal", "-shm"):
+            (out_dir / f"{name}{suffix}").unlink(missing_ok=True)
+
+
 async def run_demo(
     settings: Settings, *, replay_file: Path | None, out_dir: Path, speed: float | None
 ) -> int:
-    await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(_fresh_report_dir, out_dir)
     if replay_file is None:
         duration = timedelta(hours=72)
         start = utc_now() - duration
@@ -162,6 +171,9 @@ async def run_demo(
             "readings_path": out_dir / "readings.sqlite",
             "spool_path": out_dir / "spool.sqlite",
             "mqtt_client_id": "floodwatch-demo-collector",
+            # The embedded broker has no shared subscriptions: a $share filter that a
+            # production .env sets would match nothing here.
+            "mqtt_shared_group": None,
             "http_port": 0,
         }
     )
@@ -170,6 +182,9 @@ async def run_demo(
     await broker.start()
     try:
         await collector.start()
+        # The collector subscribes in the background; the first readings must not be
+        # published before its subscription exists, or the broker drops them.
+        await collector.wait_subscribed()
         print(
             f"Floodwatch demo: {len(rows)} readings from {len({r.station_id for r in rows})} "
             f"gauges through an embedded broker into {demo_settings.readings_path}"
@@ -178,7 +193,7 @@ async def run_demo(
         # their publisher disconnects, so stay connected until the collector has them all.
         async with gauge_publisher(broker.endpoint, "floodwatch-demo-gauges") as publisher:
             stats = await publish_rows(publisher, rows, speed=speed, shift=shift)
-            await _settle(collector, stats.published)
+            settled = await _settle(collector, stats.published)
         summaries = [
             summarise(station, await store.query(station.id, _FAR_PAST, _FAR_FUTURE))
             for station in catalog.values()
@@ -195,4 +210,11 @@ async def run_demo(
         json.dumps({"stations": [s.as_dict() for s in summaries]}, indent=2, ensure_ascii=False)
     )
     print(f"\nsummary written to {summary_path}")
+    if not settled:
+        print(
+            f"the collector had not handled every reading after {SETTLE_TIMEOUT_S:.0f} s: "
+            "the summary is incomplete",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -76,7 +76,11 @@ async def connect(
     def on_connect(_c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object) -> None:
         waiter.connected(not reason.is_failure, str(reason))
 
+    def on_connect_fail(_c: mqtt.Client, _u: object) -> None:
+        waiter.connected(False, "connection failed (refused, or nothing listens there)")
+
     client.on_connect = on_connect
+    client.on_connect_fail = on_connect_fail
     await start(client, endpoint, keepalive)
     try:
         await waiter.wait(endpoint, wait_s)

@@ -21,12 +21,17 @@ def test_mqtt_url_parses(
     url: str, host: str, port: int, tls: bool, user: str | None, password: str | None
 ) -> None:
     endpoint = MqttEndpoint.parse(url)
-    assert (endpoint.host, endpoint.port, endpoint.tls, endpoint.username) == (host, port, tls, user)
+    assert (endpoint.host, endpoint.port, endpoint.tls, endpoint.username) == (
+        host,
+        port,
+        tls,
+        user,
+    )
     assert (endpoint.password.get_secret_value() if endpoint.password else None) == password
 
 
 def test_mqtt_password_never_shown() -> None:
-    settings = Settings(mqtt_url="mqtt://svc:hunter2@broker:1883")  # type: ignore[arg-type]
+    settings = Settings(mqtt_url="mqtt://svc:hunter2@broker:1883")
     assert "hunter2" not in repr(settings)
     assert "hunter2" not in str(settings)
     assert "hunter2" not in settings.mqtt.display()
@@ -35,7 +40,7 @@ def test_mqtt_password_never_shown() -> None:
 
 
 def test_influx_secrets_never_shown() -> None:
-    settings = Settings(influx_token="tok-123", influx_password="pw-456")  # type: ignore[arg-type]
+    settings = Settings(influx_token="tok-123", influx_password="pw-456")
     assert "tok-123" not in repr(settings)
     assert "pw-456" not in repr(settings)
 

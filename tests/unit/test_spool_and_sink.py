@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -23,8 +22,14 @@ T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 def readings(count: int, start: int = 0, station: str = "g-1") -> list[Reading]:
     return [
-        Reading(station, T0 + timedelta(minutes=start + i), 100.0 + start + i, seq=start + i,
-                qc=QCFlag.SPIKE if (start + i) % 7 == 3 else QCFlag.NONE, received_at=T0)
+        Reading(
+            station,
+            T0 + timedelta(minutes=start + i),
+            100.0 + start + i,
+            seq=start + i,
+            qc=QCFlag.SPIKE if (start + i) % 7 == 3 else QCFlag.NONE,
+            received_at=T0,
+        )
         for i in range(count)
     ]
 
@@ -48,7 +53,7 @@ class ScriptedStore:
 
 def test_spool_round_trip_keeps_every_field(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool.sqlite")
-    batch = readings(5) + [Reading("g-2", T0, 1.5, battery_v=12.1, rssi_dbm=-90.0)]
+    batch = [*readings(5), Reading("g-2", T0, 1.5, battery_v=12.1, rssi_dbm=-90.0)]
     spool.append(batch)
     rows = spool.peek(100)
     assert [reading for _, reading in rows] == batch
@@ -80,7 +85,9 @@ def test_spool_survives_kill_9(tmp_path: Path) -> None:
         "spool.append(readings(250))\n"
         "os.kill(os.getpid(), signal.SIGKILL)\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[2], check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).parents[2], check=False
+    )
     assert result.returncode == -signal.SIGKILL
     assert Spool(path).depth() == 250
 

@@ -323,6 +323,7 @@ async def test_qc_flagged_readings_are_stored_with_their_flags_and_counted(
         await probe_until_subscribed(
             endpoint, [lambda: sample(collector, "floodwatch_readings_received_total")]
         )
+        live = await Listener(endpoint, "floodwatch/readings/#", client_id="qc-consumer").start()
         await publish_raw(
             endpoint,
             [(topics.gauge_level(s), gauge_payload(ts, level)) for s, ts, level, _ in rows],
@@ -345,6 +346,17 @@ async def test_qc_flagged_readings_are_stored_with_their_flags_and_counted(
         for station_id, ts, level, flag in rows:
             reading = stored[(station_id, ts)]
             assert (reading.level, reading.qc) == (level, flag), (station_id, ts)
+
+        # Only QC-clean readings go out on the clean readings topic.
+        clean = {(s, ts) for s, ts, _level, flag in rows if not flag}
+        republished = await live.wait_for(
+            lambda ms: len(ms) >= len(clean), 30, "every clean reading republished"
+        )
+        live.stop()
+        assert {
+            (m.json()["station_id"], datetime.fromisoformat(m.json()["ts"])) for m in republished
+        } == clean
+        assert len(republished) == len(clean)
 
         for flag_name, count in expected_counts.items():
             assert sample(collector, "floodwatch_readings_flagged_total", flag=flag_name) == count

@@ -106,11 +106,15 @@ def own_influx(tmp_path: Path) -> Any:
 
 
 async def test_kill_9_mid_stream_stores_every_reading_exactly_once(
-    tmp_path: Path, mosquitto: MosquittoServer, influx_server: InfluxServer, catalog_path: Path
+    tmp_path: Path,
+    collector_process: Callable[[dict[str, str]], CollectorProcess],
+    mosquitto: MosquittoServer,
+    influx_server: InfluxServer,
+    catalog_path: Path,
 ) -> None:
     database = random_database()
     env = collector_env(tmp_path, mosquitto, influx_server, database, catalog_path)
-    collector = CollectorProcess(env, tmp_path / "collector.log").start()
+    collector = collector_process(env).start()
     samples = stream(sorted(load_catalog(catalog_path)), per_station=800)
     publishing = asyncio.create_task(
         publish(MqttEndpoint.parse(mosquitto.url), samples, pause_every=200, pause_s=0.05)
@@ -133,11 +137,15 @@ async def _stored_at_least(store: InfluxStore, station_id: str, count: int) -> b
 
 
 async def test_influx_outage_spools_and_drains_everything(
-    tmp_path: Path, mosquitto: MosquittoServer, own_influx: InfluxServer, catalog_path: Path
+    tmp_path: Path,
+    collector_process: Callable[[dict[str, str]], CollectorProcess],
+    mosquitto: MosquittoServer,
+    own_influx: InfluxServer,
+    catalog_path: Path,
 ) -> None:
     database = random_database()
     env = collector_env(tmp_path, mosquitto, own_influx, database, catalog_path)
-    collector = CollectorProcess(env, tmp_path / "collector.log").start()
+    collector = collector_process(env).start()
     samples = stream(sorted(load_catalog(catalog_path)), per_station=600)
     endpoint = MqttEndpoint.parse(mosquitto.url)
     await publish(endpoint, samples[:1000], client_id="gauges-a")
@@ -173,11 +181,15 @@ async def _health_is(
 
 
 async def test_broker_restart_resumes_without_loss(
-    tmp_path: Path, mosquitto: MosquittoServer, influx_server: InfluxServer, catalog_path: Path
+    tmp_path: Path,
+    collector_process: Callable[[dict[str, str]], CollectorProcess],
+    mosquitto: MosquittoServer,
+    influx_server: InfluxServer,
+    catalog_path: Path,
 ) -> None:
     database = random_database()
     env = collector_env(tmp_path, mosquitto, influx_server, database, catalog_path)
-    collector = CollectorProcess(env, tmp_path / "collector.log").start()
+    collector = collector_process(env).start()
     samples = stream(sorted(load_catalog(catalog_path)), per_station=400)
     endpoint = MqttEndpoint.parse(mosquitto.url)
     await publish(endpoint, samples[:1000], client_id="gauges-a")
@@ -192,13 +204,17 @@ async def test_broker_restart_resumes_without_loss(
 
 
 async def test_collector_outage_longer_than_mosquitto_default_queue_loses_nothing(
-    tmp_path: Path, mosquitto: MosquittoServer, influx_server: InfluxServer, catalog_path: Path
+    tmp_path: Path,
+    collector_process: Callable[[dict[str, str]], CollectorProcess],
+    mosquitto: MosquittoServer,
+    influx_server: InfluxServer,
+    catalog_path: Path,
 ) -> None:
     """5,000 readings while the collector is away: the shipped queue limits keep them all
     (Mosquitto's default max_queued_messages of 1000 would drop 4,000)."""
     database = random_database()
     env = collector_env(tmp_path, mosquitto, influx_server, database, catalog_path)
-    collector = CollectorProcess(env, tmp_path / "collector.log").start()
+    collector = collector_process(env).start()
     assert collector.stop() == 0
     samples = stream(sorted(load_catalog(catalog_path)), per_station=1000)
     await publish(MqttEndpoint.parse(mosquitto.url), samples)

@@ -342,7 +342,10 @@ async def test_two_collectors_in_a_shared_group_split_the_stream_and_store_each_
 
 
 async def test_collector_without_influx_url_stores_into_the_sqlite_readings_file(
-    tmp_path: Path, mosquitto: MosquittoServer, catalog_path: Path
+    tmp_path: Path,
+    collector_process: Callable[[dict[str, str]], CollectorProcess],
+    mosquitto: MosquittoServer,
+    catalog_path: Path,
 ) -> None:
     readings_path = tmp_path / "data" / "readings.sqlite"
     env = {
@@ -353,7 +356,7 @@ async def test_collector_without_influx_url_stores_into_the_sqlite_readings_file
         "FLOODWATCH_SPOOL_PATH": str(tmp_path / "spool.sqlite"),
         "FLOODWATCH_MQTT_CLIENT_ID": "collector-sqlite",
     }
-    collector = CollectorProcess(env, tmp_path / "collector.log").start()
+    collector = collector_process(env).start()
     try:
         endpoint = MqttEndpoint.parse(mosquitto.url)
 

@@ -5,7 +5,7 @@ topic, a wrong password is reported clearly, and no password ever reaches a log 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -85,6 +85,7 @@ def url_with_password(broker: MosquittoServer, user: str, password: str) -> str:
 
 async def test_collector_logs_in_stores_what_the_acl_allows_and_logs_no_password(
     tmp_path: Path,
+    collector_process: Callable[[dict[str, str]], CollectorProcess],
     secured_mosquitto: MosquittoServer,
     secured_influx: InfluxServer,
     catalog_path: Path,
@@ -102,7 +103,7 @@ async def test_collector_logs_in_stores_what_the_acl_allows_and_logs_no_password
         # The most talkative level: whatever is logged at all must still hide passwords.
         "FLOODWATCH_LOG_LEVEL": "DEBUG",
     }
-    collector = CollectorProcess(env, tmp_path / "collector.log").start()
+    collector = collector_process(env).start()
     try:
 
         def received() -> float:

@@ -155,7 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             _setup_logging("INFO")
             return _convert(args)
         settings = load_settings()
-        _setup_logging(settings.log_level)
+        # The demo's output is for people: service logs only when asked for.
+        quiet = args.command == "demo" and "log_level" not in settings.model_fields_set
+        _setup_logging("WARNING" if quiet else settings.log_level)
         if args.command == "run":
             return asyncio.run(_run(settings, args.components))
         if args.command == "check":

@@ -20,20 +20,37 @@ class Inbound:
     reading: Reading | None
 
 
+# How long paho's thread waits for room before taking a message anyway; only a stalled
+# writer makes it wait this long, and the limit keeps paho's keep-alive traffic alive.
+BACKPRESSURE_WAIT_S = 5.0
+
+
 class Inbox:
-    """Collects messages into batches; wakes the loop once per batch, not once per message."""
+    """Collects messages into batches; wakes the loop once per batch, not once per message.
+
+    Holds at most batch_max messages: when full, put() blocks paho's network thread until
+    the writer takes the batch, so a broker that sends more than its inflight limit (as
+    Mosquitto 2.0 does) is held back by TCP instead of filling the collector's memory.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, batch_max: int) -> None:
         self._loop = loop
         self._batch_max = batch_max
         self._items: list[Inbound] = []
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._closed = False
         self._nonempty = asyncio.Event()
         self._full = asyncio.Event()
 
     def put(self, item: Inbound) -> None:
         """Called from paho's thread."""
         with self._lock:
+            if len(self._items) >= self._batch_max:
+                self._room.wait_for(
+                    lambda: self._closed or len(self._items) < self._batch_max,
+                    BACKPRESSURE_WAIT_S,
+                )
             self._items.append(item)
             size = len(self._items)
         if size == 1:
@@ -54,9 +71,17 @@ class Inbox:
                 await asyncio.wait_for(self._full.wait(), linger)
         return self.drain()
 
+    def close(self) -> None:
+        """The writer has stopped: put() no longer waits (what arrives now is never
+        acknowledged, so the broker delivers it again to the next session)."""
+        with self._lock:
+            self._closed = True
+            self._room.notify_all()
+
     def drain(self) -> list[Inbound]:
         with self._lock:
             items, self._items = self._items, []
+            self._room.notify_all()
         self._nonempty.clear()
         self._full.clear()
         return items

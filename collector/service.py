@@ -43,15 +43,24 @@ PRIME_HISTORY = 32
 REJECT_LOGS_PER_MINUTE = 20
 
 
+def _compact(payload: bytes) -> bytes:
+    """A right-sized copy: orjson >= 3.12 returns even a 200-byte document in a ~4 KiB
+    allocation, and payloads wait in paho's queues, 20x too large, while the broker is
+    slow to take them (a backlog drain held hundreds of MB that way)."""
+    return bytes(memoryview(payload))
+
+
 def reading_payload(reading: Reading) -> bytes:
-    return orjson.dumps(
-        {
-            "station_id": reading.station_id,
-            "ts": reading.ts.isoformat(),
-            "level": reading.level,
-            "qc": reading.qc.names(),
-            "seq": reading.seq,
-        }
+    return _compact(
+        orjson.dumps(
+            {
+                "station_id": reading.station_id,
+                "ts": reading.ts.isoformat(),
+                "level": reading.level,
+                "qc": reading.qc.names(),
+                "seq": reading.seq,
+            }
+        )
     )
 
 
@@ -119,6 +128,8 @@ class Collector:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._inbox is not None:
+            self._inbox.close()  # paho's thread must not wait for room that never comes
         self.client.disconnect()
         self.client.loop_stop()
         await self.sink.close()
@@ -223,7 +234,7 @@ class Collector:
             "detail": rejection.detail,
             "received_at": received_at.isoformat(),
         }
-        client.publish(topics.rejected(station), orjson.dumps(payload), qos=0)
+        client.publish(topics.rejected(station), _compact(orjson.dumps(payload)), qos=0)
         if self._may_log_rejection():
             log.warning("rejected reading from %s: %s (%s)", station, reason, rejection.detail)
 
@@ -293,25 +304,39 @@ class Collector:
                 self._latest[reading.station_id] = reading
 
     async def _state_loop(self) -> None:
-        """Publish each station's newest reading as retained state, at most once a tick."""
+        """Publish each station's newest reading as retained state, at most once a tick.
+
+        A tick is skipped while the broker has not acknowledged the previous one: during a
+        backlog drain those acknowledgements lag far behind, and paho would otherwise queue
+        a tick's worth of QoS 1 messages per second without bound. The next tick sends each
+        station's newest state anyway, so nothing is lost but intermediate states.
+        """
         published: dict[str, Reading] = {}
+        unacknowledged: list[mqtt.MQTTMessageInfo] = []
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.settings.state_interval_s)
+            if any(
+                info.rc == mqtt.MQTT_ERR_SUCCESS and not info.is_published()
+                for info in unacknowledged
+            ):
+                continue
+            unacknowledged = []
             for station_id, reading in list(self._latest.items()):
                 if published.get(station_id) is reading:
                     continue
                 published[station_id] = reading
-                self.client.publish(
+                info = self.client.publish(
                     topics.station_state(station_id),
                     self._state_payload(reading),
                     qos=1,
                     retain=True,
                 )
+                unacknowledged.append(info)
 
     def _state_payload(self, reading: Reading) -> bytes:
         station = self.catalog.get(reading.station_id)
-        return orjson.dumps(
+        document = orjson.dumps(
             {
                 "station_id": reading.station_id,
                 "ts": reading.ts.isoformat(),
@@ -326,3 +351,4 @@ class Collector:
                 "forecast": None,
             }
         )
+        return _compact(document)

@@ -48,3 +48,34 @@ async def test_items_from_another_thread_all_arrive_in_order() -> None:
         taken += [i.mid for i in await inbox.take(linger=0.001, idle_timeout=5)]
     producer.join()
     assert taken == list(range(5000))
+
+
+async def test_a_full_inbox_holds_paho_back_until_the_batch_is_taken() -> None:
+    inbox = Inbox(asyncio.get_running_loop(), batch_max=3)
+
+    def produce() -> None:
+        for mid in range(5):
+            inbox.put(item(mid))
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    await asyncio.sleep(0.2)
+    assert len(inbox) == 3
+    assert producer.is_alive()  # the fourth put waits for room
+    taken = [i.mid for i in await inbox.take(linger=0.01, idle_timeout=5)]
+    await asyncio.to_thread(producer.join, 5)
+    assert not producer.is_alive()
+    taken += [i.mid for i in await inbox.take(linger=0.01, idle_timeout=5)]
+    assert taken == [0, 1, 2, 3, 4]
+
+
+async def test_close_releases_a_waiting_put() -> None:
+    inbox = Inbox(asyncio.get_running_loop(), batch_max=1)
+    inbox.put(item(1))
+    producer = threading.Thread(target=inbox.put, args=(item(2),))
+    producer.start()
+    await asyncio.sleep(0.1)
+    assert producer.is_alive()
+    inbox.close()
+    await asyncio.to_thread(producer.join, 1)
+    assert not producer.is_alive()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,19 +15,11 @@ from floodwatch.settings import MqttEndpoint
 from floodwatch.storage.influx import InfluxStore
 from tests.harness.collector_process import CollectorProcess
 from tests.harness.gauges import Sample, publish, stream, write_catalog
-from tests.harness.influx import InfluxServer, random_database, store_for
+from tests.harness.influx import InfluxServer, random_database
+from tests.harness.inprocess import influx_reader, prometheus_value, wait_until
 from tests.harness.mosquitto import MosquittoServer
 
 pytestmark = pytest.mark.integration
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await check():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 async def counts(store: InfluxStore, station_ids: list[str]) -> dict[str, int]:
@@ -61,16 +51,6 @@ async def assert_stored_exactly(
             assert by_key[(station_id, reading.ts.replace(microsecond=0))] == reading.level
 
 
-@contextlib.asynccontextmanager
-async def influx_reader(server: InfluxServer, database: str) -> AsyncIterator[InfluxStore]:
-    store = store_for(server, database)
-    await store.open()
-    try:
-        yield store
-    finally:
-        await store.close()
-
-
 def collector_env(
     tmp_path: Path, broker: MosquittoServer, influx: InfluxServer, database: str, catalog: Path
 ) -> dict[str, str]:
@@ -83,12 +63,6 @@ def collector_env(
         "FLOODWATCH_MQTT_CLIENT_ID": "collector-under-test",
         "FLOODWATCH_LOG_LEVEL": "INFO",
     }
-
-
-def metric(text: str, name: str, labels: str = "") -> float:
-    pattern = rf"^{re.escape(name)}{re.escape(labels)} (\S+)$"
-    match = re.search(pattern, text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
 
 
 @pytest.fixture
@@ -169,7 +143,7 @@ async def test_influx_outage_spools_and_drains_everything(
         30,
         "the spool to drain",
     )
-    assert metric(collector.metrics(), "floodwatch_readings_written_total") > 0
+    assert (prometheus_value(collector.metrics(), "floodwatch_readings_written_total") or 0) > 0
     assert collector.stop() == 0
 
 

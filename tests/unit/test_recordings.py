@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -30,11 +29,7 @@ from floodwatch.recordings import (
 )
 from floodwatch.replay_csv import ReplayRow, read_replay
 from floodwatch.settings import CATALOG_DIR
-
-DATA_DIR = Path(
-    os.environ.get("FLOODWATCH_SHARED_DATA")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "data"
-)
+from tests.harness.shared_data import require_data_dir
 
 CAPRHEIN = """\
 timestamp_CET,W_cm,Q_m3s
@@ -294,9 +289,7 @@ realdata = pytest.mark.realdata
 
 @pytest.fixture
 def data_dir() -> Path:
-    if not DATA_DIR.is_dir():
-        pytest.skip(f"shared recordings not found at {DATA_DIR} (set FLOODWATCH_SHARED_DATA)")
-    return DATA_DIR
+    return require_data_dir()
 
 
 # (shipped catalog, data folder, glob of its recordings)

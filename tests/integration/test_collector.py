@@ -110,7 +110,9 @@ async def _stored_at_least(store: InfluxStore, station_id: str, count: int) -> b
     return False
 
 
+@pytest.mark.parametrize("outage", ["stop", "kill"])
 async def test_influx_outage_spools_and_drains_everything(
+    outage: str,
     tmp_path: Path,
     collector_process: Callable[[dict[str, str]], CollectorProcess],
     mosquitto: MosquittoServer,
@@ -123,7 +125,11 @@ async def test_influx_outage_spools_and_drains_everything(
     samples = stream(sorted(load_catalog(catalog_path)), per_station=600)
     endpoint = MqttEndpoint.parse(mosquitto.url)
     await publish(endpoint, samples[:1000], client_id="gauges-a")
-    own_influx.stop()
+    # A graceful stop, or InfluxDB dying mid-stream.
+    if outage == "stop":
+        own_influx.stop()
+    else:
+        own_influx.kill()
     await publish(endpoint, samples[1000:2000], client_id="gauges-b")
     await wait_until(
         lambda: _health_is(collector, lambda h: h["spool_depth"] > 0), 30, "readings to spool"

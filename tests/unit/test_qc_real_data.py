@@ -51,6 +51,9 @@ def test_mannheim_neckar_1518_cm_sensor_spike_is_the_only_fault_flagged() -> Non
         ("2750010_Rhein_Duesseldorf_15min.csv.gz", datetime(2018, 1, 1, tzinfo=UTC)),
         ("2770040_Rhein_Wesel_15min.csv.gz", datetime(2018, 1, 1, tzinfo=UTC)),
         ("2710080_Rhein_Bonn_15min.csv.gz", datetime(2016, 5, 25, tzinfo=UTC)),
+        # Neckar flash floods of 2016 and 2018, rising up to 272 cm/h.
+        ("23800500_Neckar_Lauffen_15min.csv.gz", datetime(2016, 5, 20, tzinfo=UTC)),
+        ("23800500_Neckar_Lauffen_15min.csv.gz", datetime(2018, 5, 20, tzinfo=UTC)),
     ],
 )
 def test_real_flood_rises_stay_clean(file: str, start: datetime) -> None:
@@ -69,3 +72,15 @@ def test_amur_2013_record_flood_stays_clean(file: str) -> None:
     start = datetime(2013, 6, 1, tzinfo=UTC)
     found = flagged(file, start, start + timedelta(days=150), "roshydromet_amur_daily", "amur.yaml")
     assert found == []
+
+
+def test_lauffen_500_cm_per_hour_step_is_a_jump() -> None:
+    found = flagged(
+        "23800500_Neckar_Lauffen_15min.csv.gz",
+        datetime(2016, 12, 19, tzinfo=UTC),
+        datetime(2016, 12, 22, tzinfo=UTC),
+    )
+    assert [(ts.isoformat(), level) for ts, level, _ in found][:1] == [
+        ("2016-12-20T13:00:00+00:00", 311.0)
+    ]
+    assert found[0][2] & QCFlag.JUMP

@@ -29,7 +29,7 @@ from collector.spool import Spool
 from floodwatch import mqtt as fw_mqtt
 from floodwatch import topics
 from floodwatch.catalog import Catalog
-from floodwatch.errors import BrokerUnavailable, StoreUnavailable
+from floodwatch.errors import BrokerUnavailable, SpoolUnavailable, StoreUnavailable
 from floodwatch.models import QCFlag, Reading, utc_now
 from floodwatch.settings import Settings
 from floodwatch.storage.base import ReadingStore
@@ -37,6 +37,7 @@ from floodwatch.storage.base import ReadingStore
 log = logging.getLogger(__name__)
 
 IDLE_WAIT_S = 1.0
+SPOOL_RETRY_S = 1.0
 PRIME_HISTORY = 32
 # Logging every bad message of a misconfigured gauge fleet would drown the log; every one
 # is still counted and published on floodwatch/rejected/{station_id}.
@@ -97,6 +98,7 @@ class Collector:
         self._latest: dict[str, Reading] = {}
         self._reject_log_window = (0.0, 0)
         self._tasks: list[asyncio.Task[None]] = []
+        self._spool_failing = False
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -144,15 +146,18 @@ class Collector:
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         store_up = not self.sink.spooling
+        healthy = self._connected and not self._spool_failing
         details = {
             "status": "ok" if self._connected and store_up else "degraded",
             "mqtt": "connected" if self._connected else "disconnected",
             "store": "up" if store_up else "unavailable (spooling)",
+            "spool": "failing" if self._spool_failing else "ok",
             "spool_depth": self.sink.depth,
             "pending_acks": len(self._inbox) if self._inbox else 0,
         }
-        # Spooling keeps readings safe, so only a lost broker makes the collector unhealthy.
-        return self._connected, details
+        # Spooling keeps readings safe, so only a lost broker, or a spool that cannot take
+        # readings while the store is down, makes the collector unhealthy.
+        return healthy, details
 
     # ----- paho thread -----------------------------------------------------------------
 
@@ -262,7 +267,11 @@ class Collector:
             idle = 0.0 if self.sink.spooling and self.sink.depth else IDLE_WAIT_S
             batch = await self._inbox.take(self.settings.flush_interval_s, idle)
             await self._persist(batch)
-            await self.sink.drain_step()
+            try:
+                await self.sink.drain_step()
+            except SpoolUnavailable as exc:
+                self._spool_failed(exc)
+                await asyncio.sleep(SPOOL_RETRY_S)
         await self._persist(self._inbox.drain())
 
     async def _persist(self, batch: Sequence[Inbound]) -> None:
@@ -270,11 +279,31 @@ class Collector:
             return
         readings = [item.reading for item in batch if item.reading is not None]
         if readings:
-            await self.sink.put(readings)
+            if not await self._make_durable(readings):
+                return  # not acknowledged: the broker delivers them again to the next session
             self._observe_latency(readings)
         self._acknowledge(batch)
         if readings and self.settings.republish_clean:
             self._republish(readings)
+
+    async def _make_durable(self, readings: Sequence[Reading]) -> bool:
+        """Store or spool; while neither works, retry the same batch rather than ack it."""
+        while True:
+            try:
+                await self.sink.put(readings)
+            except SpoolUnavailable as exc:
+                self._spool_failed(exc)
+                if self._stopping.is_set():
+                    return False
+                await asyncio.sleep(SPOOL_RETRY_S)
+            else:
+                self._spool_failing = False
+                return True
+
+    def _spool_failed(self, exc: SpoolUnavailable) -> None:
+        self._spool_failing = True
+        self.metrics.store_errors.labels("spool").inc()
+        log.error("neither the store nor the spool takes readings; holding them: %s", exc)
 
     def _acknowledge(self, batch: Sequence[Inbound]) -> None:
         generation = self._generation

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +17,7 @@ from typing import TypeVar
 
 from collector.metrics import CollectorMetrics
 from collector.spool import Spool
-from floodwatch.errors import StoreRejected, StoreUnavailable
+from floodwatch.errors import SpoolUnavailable, StoreRejected, StoreUnavailable
 from floodwatch.models import Reading
 from floodwatch.storage.base import ReadingStore
 
@@ -41,7 +42,10 @@ class Sink:
         self.depth = 0
 
     async def _on_spool(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._spool_thread, call)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._spool_thread, call)
+        except sqlite3.Error as exc:
+            raise SpoolUnavailable(f"spool {self.spool.path}: {exc}") from exc
 
     async def open(self) -> None:
         self.depth = await self._on_spool(self.spool.depth)
@@ -55,7 +59,8 @@ class Sink:
         self._spool_thread.shutdown(wait=True)
 
     async def put(self, readings: Sequence[Reading]) -> None:
-        """Make readings durable: in the store or in the spool. Raises only if both fail."""
+        """Make readings durable: in the store or in the spool. Raises SpoolUnavailable
+        only if both fail."""
         if not self.spooling:
             try:
                 await self.store.write(readings)

@@ -17,5 +17,9 @@ class StoreRejected(FloodwatchError):
     """The store refused the data itself; retrying the same data cannot succeed."""
 
 
+class SpoolUnavailable(FloodwatchError):
+    """The collector's local spool cannot be read or written (disk full, file damaged)."""
+
+
 class BrokerUnavailable(FloodwatchError):
     """The MQTT broker cannot be reached or refused the connection."""

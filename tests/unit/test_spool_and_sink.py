@@ -14,7 +14,7 @@ import pytest
 from collector.metrics import CollectorMetrics
 from collector.sink import Sink
 from collector.spool import Spool
-from floodwatch.errors import StoreRejected, StoreUnavailable
+from floodwatch.errors import SpoolUnavailable, StoreRejected, StoreUnavailable
 from floodwatch.models import QCFlag, Reading
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -182,3 +182,12 @@ async def test_spool_left_by_a_crash_resumes_draining(tmp_path: Path) -> None:
         pass
     assert store.stored == readings(5)
     await target.close()
+
+
+async def test_a_broken_spool_is_one_domain_error(sink: tuple[Sink, ScriptedStore]) -> None:
+    target, store = sink
+    await target.open()
+    store.failure = StoreUnavailable("down")
+    target.spool.close()  # as if the disk had failed under it
+    with pytest.raises(SpoolUnavailable, match="spool"):
+        await target.put(readings(2))

@@ -85,6 +85,41 @@ class QCSettings(_Model):
     flatline_hours: float = Field(12.0, gt=0)
 
 
+class ForecastSettings(_Model):
+    """How the forecaster treats a station; the defaults suit gauges reporting every 15 min."""
+
+    # Fixed forecast horizons in hours, ascending.
+    horizons_h: tuple[float, ...] = (1, 2, 3, 6, 9, 12, 18, 24)
+    # How far back the robust trend looks.
+    trend_window_h: float = Field(3.0, gt=0)
+    # Longest travel time to search for from each upstream gauge.
+    max_travel_h: float = Field(48.0, gt=0)
+    # Hydrologists' overrides of learned travel times: upstream station id -> hours.
+    travel_h: dict[str, float] = {}
+    # Spacing of the regular grid the model learns on; default: the reporting interval.
+    step_h: float | None = Field(None, gt=0)
+    # How much history the model learns from; default: the forecast_learn_days setting.
+    # Daily posts need decades to have seen enough floods.
+    learn_days: float | None = Field(None, gt=0)
+
+    @field_validator("horizons_h")
+    @classmethod
+    def _ascending(cls, horizons: tuple[float, ...]) -> tuple[float, ...]:
+        if not horizons:
+            raise ValueError("at least one horizon is needed")
+        if any(h <= 0 for h in horizons) or list(horizons) != sorted(set(horizons)):
+            raise ValueError("horizons must be positive and strictly ascending")
+        return horizons
+
+    @field_validator("travel_h")
+    @classmethod
+    def _non_negative(cls, travel: dict[str, float]) -> dict[str, float]:
+        for station_id, hours in travel.items():
+            if not hours >= 0:
+                raise ValueError(f"travel time to {station_id!r} must be zero or more hours")
+        return travel
+
+
 class Station(_Model):
     id: str = Field(pattern=f"^{STATION_ID_PATTERN}$")
     names: LanguageNames
@@ -99,6 +134,7 @@ class Station(_Model):
     maintenance: bool = False
     valid_range: ValidRange | None = None
     qc: QCSettings = QCSettings()
+    forecast: ForecastSettings = ForecastSettings()
     source: str | None = None
 
     @model_validator(mode="after")
@@ -118,6 +154,11 @@ class Station(_Model):
                 )
         if self.id in self.upstream:
             raise ValueError("upstream: a station cannot be upstream of itself")
+        for station_id in self.forecast.travel_h:
+            if station_id not in self.upstream:
+                raise ValueError(
+                    f"forecast.travel_h: {station_id!r} is not one of this station's upstream"
+                )
         return self
 
     @property

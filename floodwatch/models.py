@@ -59,3 +59,34 @@ def utc_now() -> datetime:
 
 def from_epoch_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastPoint:
+    """One forecast level for one station, valid at `valid_at`, issued at `issued_at`.
+
+    Stored keyed by (station, horizon, valid time), so a newer run replaces the older
+    forecast for the same horizon and valid time, and Grafana draws each horizon as a line.
+    `lower`/`upper` bound the 90 % band.
+    """
+
+    station_id: str
+    issued_at: datetime
+    valid_at: datetime
+    horizon_s: int
+    level: float
+    lower: float
+    upper: float
+    method: str  # "routing" (learned from upstream gauges) or "trend" (own recent levels)
+
+    def __post_init__(self) -> None:
+        if self.issued_at.tzinfo is None or self.valid_at.tzinfo is None:
+            raise ValueError("ForecastPoint times must be timezone-aware")
+
+    @property
+    def valid_ms(self) -> int:
+        return round(self.valid_at.timestamp() * 1000)
+
+    @property
+    def issued_ms(self) -> int:
+        return round(self.issued_at.timestamp() * 1000)

@@ -52,7 +52,10 @@ def _describe_model(result: StationResult) -> str:
 
 def print_station(result: StationResult, daily: bool) -> None:
     print(f"\n  {result.station.id} — {_describe_model(result)}")
-    print("     horizon   cases   NSE model / persist / linear     MAE model / persist / linear")
+    print(
+        "     horizon   cases   NSE model / persist / linear     MAE model / persist / linear"
+        "   in 90% band"
+    )
     for skill in result.skill:
         if skill.horizon_h not in SHOWN_HORIZONS_H:
             continue
@@ -60,6 +63,7 @@ def print_station(result: StationResult, daily: bool) -> None:
             f"     {skill.horizon_h:>5g} h  {skill.cases:>6}   "
             f"{skill.nse:8.4f} {skill.nse_persistence:8.4f} {skill.nse_linear:8.4f}     "
             f"{skill.mae:7.2f} {skill.mae_persistence:7.2f} {skill.mae_linear:7.2f}"
+            f"   {skill.band_coverage:6.1%}"
         )
     for verdict in result.verdicts:
         rung = verdict.threshold

@@ -94,7 +94,7 @@ def model_path(
     anchor = trend.at
     own_lags, up_lags = lags_needed(model)
     own = _values_at(observed, anchor, model.step_s, own_lags)
-    own[0] = trend.level  # robust to noise on the newest reading
+    pass
     ups = []
     for link in model.upstream:
         series = upstream.get(link.station_id)
@@ -110,7 +110,7 @@ def model_path(
             return None
         change = h.intercept + math.fsum(c * x for c, x in zip(h.coef, row, strict=True))
         half = h.band_k * (h.spread_a + h.spread_b * abs(change))
-        level = trend.level + change
+        level = own[0] + change
         horizon_s = h.horizon_steps * model.step_s
         out.append(
             HorizonForecast(horizon_s, anchor + horizon_s, level, level - half, level + half)

@@ -14,6 +14,7 @@ import numpy as np
 
 from floodwatch.catalog import Catalog, Station, Threshold, load_catalog
 from floodwatch.recordings import RecordingError, convert_file
+from floodwatch.replay_csv import ReplayRow
 from floodwatch.settings import CATALOG_DIR
 from forecasting.evaluation import Hindcast, hindcast, series_by_station
 from forecasting.learn import learn_model
@@ -140,7 +141,7 @@ class PeriodResult:
 @functools.cache
 def load_dataset(data_dir: Path, dataset: str) -> Mapping[str, Series]:
     """Every recording of one dataset folder, one Series per station (cached)."""
-    rows = []
+    rows: list[ReplayRow] = []
     for path in sorted((data_dir / dataset).rglob("*.csv.gz")):
         try:
             rows.extend(convert_file(path))

@@ -34,6 +34,11 @@ class Series:
         return int(self.t.size)
 
     @classmethod
+    def of(cls, t: npt.ArrayLike, level: npt.ArrayLike) -> Series:
+        """From arrays already in time order (no sorting or de-duplication)."""
+        return cls(np.asarray(t, dtype=np.float64), np.asarray(level, dtype=np.float64))
+
+    @classmethod
     def empty(cls) -> Series:
         return cls(np.empty(0), np.empty(0))
 

@@ -63,6 +63,25 @@ def upward_crossings(t: FloatArray, level: FloatArray, value: float, margin: flo
     return crossings
 
 
+def armed_at(
+    moments: FloatArray, t: FloatArray, level: FloatArray, value: float, margin: float
+) -> FloatArray:
+    """Whether a new crossing of `value` could still happen at each moment: true until the
+    level reaches it, false again until it falls below `value − margin`. A call made while
+    the gauge is still at the mark (hovering after a crossing) forecasts nothing new."""
+    state = np.ones(level.size, dtype=bool)
+    armed = True
+    for i in range(level.size):
+        if armed and level[i] >= value:
+            armed = False
+        elif not armed and level[i] < value - margin:
+            armed = True
+        state[i] = armed
+    index = np.searchsorted(t, moments, side="right") - 1
+    result: FloatArray = np.where(index >= 0, state[np.clip(index, 0, None)], True)
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class CrossingScore:
     crossing_at: float

@@ -12,7 +12,15 @@ import numpy as np
 from floodwatch.catalog import Station, Threshold
 from forecasting.evaluation import Hindcast
 from forecasting.series import Series
-from forecasting.skill import CrossingVerdicts, mae, nse, rmse, score_crossings, upward_crossings
+from forecasting.skill import (
+    CrossingVerdicts,
+    armed_at,
+    mae,
+    nse,
+    rmse,
+    score_crossings,
+    upward_crossings,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +36,7 @@ class HorizonSkill:
     rmse: float
     rmse_persistence: float
     rmse_linear: float
+    band_coverage: float  # share of outcomes inside the forecast's 90 % band
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +54,7 @@ def horizon_skill(hindcast: Hindcast) -> list[HorizonSkill]:
         model, pers, lin = hindcast.central[:, j], hindcast.persistence[:, j], hindcast.linear[:, j]
         ok = np.isfinite(obs) & np.isfinite(model) & np.isfinite(pers) & np.isfinite(lin)
         o, m, p, li = obs[ok], model[ok], pers[ok], lin[ok]
+        inside = (o >= hindcast.lower[ok, j]) & (o <= hindcast.upper[ok, j])
         out.append(
             HorizonSkill(
                 horizon_h=horizon_s / 3600,
@@ -58,6 +68,7 @@ def horizon_skill(hindcast: Hindcast) -> list[HorizonSkill]:
                 rmse=rmse(m, o),
                 rmse_persistence=rmse(p, o),
                 rmse_linear=rmse(li, o),
+                band_coverage=float(inside.mean()) if inside.size else float("nan"),
             )
         )
     return out
@@ -85,9 +96,11 @@ def threshold_verdicts(
             for c in upward_crossings(seen.t, seen.level, rung.value, station.clear_margin)
             if start < c <= end
         ]
+        armed = armed_at(hindcast.issued, seen.t, seen.level, rung.value, station.clear_margin)
         called = [
-            any(o.key == rung.key and o.status == "expected" for o in forecast.outlooks)
-            for forecast in hindcast.forecasts
+            bool(is_armed)
+            and any(o.key == rung.key and o.status == "expected" for o in forecast.outlooks)
+            for forecast, is_armed in zip(hindcast.forecasts, armed, strict=True)
         ]
         out.append(
             ThresholdVerdict(rung, score_crossings(hindcast.issued, called, crossings, max_horizon))

@@ -6,14 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from floodwatch.models import Reading
+from floodwatch.models import ForecastPoint, Reading
 
 
 class ReadingStore(Protocol):
-    """Idempotent readings storage: the same (station, timestamp) written twice is one reading.
+    """Idempotent storage of readings and forecasts.
 
-    Every method raises `StoreUnavailable` when the store cannot be reached, and `write`
-    raises `StoreRejected` when the store refuses the data itself.
+    The same (station, timestamp) written twice is one reading; the same (station, horizon,
+    valid time) written twice is one forecast point. Every method raises `StoreUnavailable`
+    when the store cannot be reached, and `write` and `write_forecasts` raise
+    `StoreRejected` when the store refuses the data itself (NaN or infinite values, for
+    instance), storing none of the call's data.
     """
 
     description: str
@@ -37,3 +40,20 @@ class ReadingStore(Protocol):
 
     async def count(self, station_id: str) -> int:
         """How many readings of one station are stored."""
+
+    async def write_forecasts(self, points: Sequence[ForecastPoint]) -> None:
+        """Store forecast points; the last write of a (station, horizon, valid time) wins.
+
+        A rewrite replaces the point whole: level, band, issue time and method.
+        """
+
+    async def query_forecasts(
+        self, station_id: str, start: datetime, end: datetime, horizon_s: int | None = None
+    ) -> list[ForecastPoint]:
+        """Forecast points of one station with start <= valid_at < end, by valid_at, horizon.
+
+        With `horizon_s`, only the points of that horizon.
+        """
+
+    async def latest_forecast_run(self, station_id: str) -> list[ForecastPoint]:
+        """The points of the station's most recent issue time, by horizon; [] if none."""

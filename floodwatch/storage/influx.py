@@ -11,20 +11,22 @@ import asyncio
 import base64
 import gzip
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
 from yarl import URL
 
 from floodwatch.errors import StoreRejected, StoreUnavailable
-from floodwatch.models import Reading
+from floodwatch.models import ForecastPoint, Reading
 from floodwatch.settings import Settings
 from floodwatch.storage import line_protocol as lp
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_POINTS_PER_WRITE = 5000
 # Four tries with 1.4 s of waiting in all: long enough to ride out an InfluxDB restart or
@@ -103,12 +105,20 @@ class InfluxStore:
     # --- writing ------------------------------------------------------------------------
 
     async def write(self, readings: Sequence[Reading]) -> None:
-        if not readings:
+        await self._write_points(readings, lp.encode_readings)
+
+    async def write_forecasts(self, points: Sequence[ForecastPoint]) -> None:
+        await self._write_points(points, lp.encode_forecasts)
+
+    async def _write_points(
+        self, points: Sequence[T], encode: Callable[[Sequence[T]], bytes]
+    ) -> None:
+        if not points:
             return
-        # Encode every chunk before sending any, so a bad reading rejects the whole call
+        # Encode every chunk before sending any, so a bad point rejects the whole call
         # instead of leaving the first chunks stored.
         try:
-            bodies = [lp.encode_readings(chunk) for chunk in lp.chunked(readings, self._max_points)]
+            bodies = [encode(chunk) for chunk in lp.chunked(points, self._max_points)]
         except ValueError as exc:
             raise StoreRejected(f"{self.description}: {exc}") from None
         if not self._database_ready:
@@ -173,6 +183,35 @@ class InfluxStore:
     def _parse(self, documents: list[Mapping[str, Any]], station_id: str) -> list[Reading]:
         try:
             return lp.parse_readings(documents, station_id)
+        except lp.InfluxResponseError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from None
+
+    async def query_forecasts(
+        self, station_id: str, start: datetime, end: datetime, horizon_s: int | None = None
+    ) -> list[ForecastPoint]:
+        query = lp.forecast_range_query(station_id, start, end, horizon_s)
+        points = await self._select_forecasts(query, station_id)
+        # InfluxDB orders by time only; horizons are separate series at equal times.
+        points.sort(key=lambda point: (point.valid_at, point.horizon_s))
+        return points
+
+    async def latest_forecast_run(self, station_id: str) -> list[ForecastPoint]:
+        documents = await self._select(lp.latest_issue_query(station_id))
+        try:
+            issued_ms = lp.parse_max(documents)
+        except lp.InfluxResponseError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from None
+        if issued_ms is None:
+            return []
+        query = lp.forecast_run_query(station_id, issued_ms)
+        points = await self._select_forecasts(query, station_id)
+        points.sort(key=lambda point: (point.horizon_s, point.valid_at))
+        return points
+
+    async def _select_forecasts(self, query: str, station_id: str) -> list[ForecastPoint]:
+        documents = await self._select(query)
+        try:
+            return lp.parse_forecasts(documents, station_id)
         except lp.InfluxResponseError as exc:
             raise StoreUnavailable(f"{self.description}: {exc}") from None
 

@@ -1,4 +1,4 @@
-"""Pure InfluxDB v1 wire formats: readings to line protocol, /query JSON back to readings.
+"""Pure InfluxDB v1 wire formats: readings and forecasts to line protocol, /query JSON back.
 
 Nothing here does I/O, so the InfluxDB shell stays thin and these functions are tested
 with tables. Encoding sits on the hot path of every stored reading and costs a few
@@ -8,18 +8,27 @@ microseconds: plain f-strings, and tag escaping cached per station.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
-from floodwatch.models import QCFlag, Reading, from_epoch_ms
+from floodwatch.models import ForecastPoint, QCFlag, Reading, from_epoch_ms
 
 MEASUREMENT = "water_level"
 STATION_TAG = "station"
 FIELDS = ("level", "qc", "seq", "battery_v", "rssi_dbm")
+
+FORECAST_MEASUREMENT = "forecast"
+FORECAST_STATION_TAG = "station_id"
+HORIZON_TAG = "horizon_h"
+FORECAST_FIELDS = ("level", "lower", "upper", "issued", "method")
+
+T = TypeVar("T")
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -83,9 +92,105 @@ def encode_readings(readings: Iterable[Reading]) -> bytes:
     return "\n".join(lines).encode()
 
 
-def chunked(items: Sequence[Reading], size: int) -> Iterator[Sequence[Reading]]:
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# --- forecasts --------------------------------------------------------------------------
+
+
+def horizon_seconds(horizon_s: int) -> int:
+    """`horizon_s` as an int; ValueError unless it is a whole number of seconds."""
+    # operator.index takes ints and numpy integers but not floats, so both stores refuse
+    # a fractional horizon alike (the tag could not carry it exactly).
+    try:
+        return operator.index(horizon_s)
+    except TypeError:
+        raise ValueError(
+            f"horizon_s must be a whole number of seconds, got {horizon_s!r}"
+        ) from None
+
+
+def format_horizon_h(horizon_s: int) -> str:
+    """The `horizon_h` tag: hours as the shortest decimal that reads back to `horizon_s`.
+
+    Whole hours are plain integers ("6", "240"), so Grafana legends and hand-written
+    queries say what a person would type; other horizons use the shortest float repr
+    ("0.25", and "0.16666666666666666" for 10 minutes), which `parse_horizon_h` reads back
+    to the exact second.
+    """
+    seconds = horizon_seconds(horizon_s)
+    if seconds % 3600 == 0:
+        return str(seconds // 3600)
+    return repr(seconds / 3600)
+
+
+def parse_horizon_h(text: str) -> int:
+    """Seconds from a `horizon_h` tag value; raises ValueError if it is not a number."""
+    try:
+        hours = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"horizon_h is not a number: {text!r}") from None
+    if not hours.is_finite():
+        raise ValueError(f"horizon_h is not a finite number: {text!r}")
+    # Decimal keeps the tag's digits exact, so rounding undoes only the float repr.
+    return round(hours * 3600)
+
+
+def _string_field(value: str, name: str) -> str:
+    # Refused rather than escaped: line protocol does not support line breaks in field
+    # values, and no forecast method needs one.
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"{name} must not contain a line break: {value!r}")
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def check_forecast(point: ForecastPoint) -> None:
+    """Raise ValueError naming the point if a store must refuse it.
+
+    The SQLite store calls this too, so it refuses exactly what InfluxDB would.
+    """
+    try:
+        horizon_seconds(point.horizon_s)
+        for name in ("level", "lower", "upper"):
+            _float(getattr(point, name), name)
+        _string_field(point.method, "method")
+    except ValueError as exc:
+        raise ValueError(f"{_describe(point)}: {exc}") from None
+
+
+def _describe(point: ForecastPoint) -> str:
+    return (
+        f"forecast {point.station_id!r} horizon {point.horizon_s!r} s"
+        f" valid at {point.valid_at.isoformat()}"
+    )
+
+
+def encode_forecast(point: ForecastPoint) -> str:
+    """One line of line protocol (no trailing newline), timestamp = valid_at in ms."""
+    tags = (
+        f"{FORECAST_STATION_TAG}={escape_tag(point.station_id)},"
+        f"{HORIZON_TAG}={escape_tag(format_horizon_h(point.horizon_s))}"
+    )
+    fields = (
+        f"level={_float(point.level, 'level')},lower={_float(point.lower, 'lower')},"
+        f"upper={_float(point.upper, 'upper')},issued={point.issued_ms}i,"
+        f"method={_string_field(point.method, 'method')}"
+    )
+    return f"{FORECAST_MEASUREMENT},{tags} {fields} {point.valid_ms}"
+
+
+def encode_forecasts(points: Iterable[ForecastPoint]) -> bytes:
+    """A line protocol request body; raises ValueError naming the first bad point."""
+    lines = []
+    for point in points:
+        try:
+            lines.append(encode_forecast(point))
+        except ValueError as exc:
+            raise ValueError(f"{_describe(point)}: {exc}") from None
+    lines.append("")  # a trailing newline ends the last point
+    return "\n".join(lines).encode()
 
 
 # --- InfluxQL ---------------------------------------------------------------------------
@@ -138,6 +243,45 @@ def count_query(station_id: str) -> str:
     return (
         f"SELECT COUNT({quote_identifier('level')}) FROM {quote_identifier(MEASUREMENT)}"
         f" WHERE {station_filter(station_id)}"
+    )
+
+
+def forecast_station_filter(station_id: str) -> str:
+    return f"{quote_identifier(FORECAST_STATION_TAG)} = {quote_string(station_id)}"
+
+
+def _forecast_select() -> str:
+    # A tag among the selected columns comes back as a column of its own, so each row
+    # carries its horizon without GROUP BY.
+    columns = ", ".join(quote_identifier(name) for name in (HORIZON_TAG, *FORECAST_FIELDS))
+    return f"SELECT {columns} FROM {quote_identifier(FORECAST_MEASUREMENT)}"
+
+
+def forecast_range_query(
+    station_id: str, start: datetime, end: datetime, horizon_s: int | None = None
+) -> str:
+    start_ms, end_ms = epoch_ms_ceil(start), epoch_ms_ceil(end)
+    where = forecast_station_filter(station_id)
+    if horizon_s is not None:
+        horizon = quote_string(format_horizon_h(horizon_s))
+        where += f" AND {quote_identifier(HORIZON_TAG)} = {horizon}"
+    return (
+        f"{_forecast_select()} WHERE {where}"
+        f" AND time >= {start_ms}ms AND time < {end_ms}ms ORDER BY time ASC"
+    )
+
+
+def latest_issue_query(station_id: str) -> str:
+    return (
+        f"SELECT MAX({quote_identifier('issued')}) FROM {quote_identifier(FORECAST_MEASUREMENT)}"
+        f" WHERE {forecast_station_filter(station_id)}"
+    )
+
+
+def forecast_run_query(station_id: str, issued_ms: int) -> str:
+    return (
+        f"{_forecast_select()} WHERE {forecast_station_filter(station_id)}"
+        f" AND {quote_identifier('issued')} = {int(issued_ms)}"
     )
 
 
@@ -229,3 +373,65 @@ def parse_count(documents: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> i
         at = series["columns"].index("count")
         total += sum(int(row[at]) for row in series.get("values", ()) if row[at] is not None)
     return total
+
+
+def parse_max(documents: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> int | None:
+    """The value of a MAX() response over an integer field; None when there are no points."""
+    if isinstance(documents, Mapping):
+        documents = [documents]
+    found: int | None = None
+    for series in _series(documents):
+        at = series["columns"].index("max")
+        for row in series.get("values", ()):
+            if row[at] is not None and (found is None or int(row[at]) > found):
+                found = int(row[at])
+    return found
+
+
+def _series_forecasts(series: Mapping[str, Any], default_station: str) -> list[ForecastPoint]:
+    index = {name: position for position, name in enumerate(series["columns"])}
+    tags = series.get("tags", {})
+    station_at, horizon_at = index.get(FORECAST_STATION_TAG), index.get(HORIZON_TAG)
+    wanted = [index.get(name) for name in FORECAST_FIELDS]
+    points = []
+    for row in series.get("values", ()):
+        station = row[station_at] if station_at is not None else tags.get(FORECAST_STATION_TAG)
+        horizon = row[horizon_at] if horizon_at is not None else tags.get(HORIZON_TAG)
+        values: list[Any] = [row[at] if at is not None else None for at in wanted]
+        if horizon is None or None in values:
+            # A point missing a field was not written by write_forecasts: not a forecast.
+            continue
+        level, lower, upper, issued, method = values
+        try:
+            horizon_s = parse_horizon_h(str(horizon))
+        except ValueError as exc:
+            raise InfluxResponseError(str(exc)) from None
+        points.append(
+            ForecastPoint(
+                station_id=station or default_station,
+                issued_at=from_epoch_ms(int(issued)),
+                valid_at=from_epoch_ms(row[index["time"]]),
+                horizon_s=horizon_s,
+                level=float(level),
+                lower=float(lower),
+                upper=float(upper),
+                method=str(method),
+            )
+        )
+    return points
+
+
+def parse_forecasts(
+    documents: Mapping[str, Any] | Iterable[Mapping[str, Any]], station_id: str
+) -> list[ForecastPoint]:
+    """Forecast points from a /query response fetched with epoch=ms, in response order.
+
+    The station comes from a `station_id` column or tag, else `station_id` (the filter the
+    query used). Raises InfluxResponseError if the response holds an error.
+    """
+    if isinstance(documents, Mapping):
+        documents = [documents]
+    points: list[ForecastPoint] = []
+    for series in _series(documents):
+        points.extend(_series_forecasts(series, station_id))
+    return points

@@ -1,4 +1,4 @@
-"""The embedded readings store: one SQLite file, used when no InfluxDB URL is set.
+"""The embedded readings and forecasts store: one SQLite file, used when no InfluxDB URL is set.
 
 sqlite3 blocks, so the one connection lives on a dedicated single worker thread and every
 call goes through `run_in_executor`: the event loop never waits on the disk, and the
@@ -17,23 +17,41 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from floodwatch.errors import StoreRejected, StoreUnavailable
-from floodwatch.models import QCFlag, Reading, from_epoch_ms
-from floodwatch.storage.line_protocol import epoch_ms_ceil
+from floodwatch.models import ForecastPoint, QCFlag, Reading, from_epoch_ms
+from floodwatch.storage.line_protocol import check_forecast, epoch_ms_ceil, horizon_seconds
 
 T = TypeVar("T")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
-    station_id TEXT NOT NULL,
-    ts_ms INTEGER NOT NULL,
-    level REAL NOT NULL,
-    qc INTEGER NOT NULL,
-    seq INTEGER,
-    battery_v REAL,
-    rssi_dbm REAL,
-    PRIMARY KEY (station_id, ts_ms)
-) WITHOUT ROWID
-"""
+# Run on every open; IF NOT EXISTS adds what a file made by an older version lacks.
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS readings (
+        station_id TEXT NOT NULL,
+        ts_ms INTEGER NOT NULL,
+        level REAL NOT NULL,
+        qc INTEGER NOT NULL,
+        seq INTEGER,
+        battery_v REAL,
+        rssi_dbm REAL,
+        PRIMARY KEY (station_id, ts_ms)
+    ) WITHOUT ROWID
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS forecasts (
+        station_id TEXT NOT NULL,
+        horizon_s INTEGER NOT NULL,
+        valid_ms INTEGER NOT NULL,
+        issued_ms INTEGER NOT NULL,
+        level REAL NOT NULL,
+        lower REAL NOT NULL,
+        upper REAL NOT NULL,
+        method TEXT NOT NULL,
+        PRIMARY KEY (station_id, horizon_s, valid_ms)
+    ) WITHOUT ROWID
+    """,
+    # latest_forecast_run looks up a station's newest issue time, then that run's points.
+    "CREATE INDEX IF NOT EXISTS forecasts_by_issue ON forecasts (station_id, issued_ms)",
+)
 
 # An upsert rather than INSERT OR REPLACE: InfluxDB merges the fields of a point written
 # twice, so an optional field missing from the rewrite keeps its earlier value there, and
@@ -51,10 +69,25 @@ ON CONFLICT (station_id, ts_ms) DO UPDATE SET
 
 _COLUMNS = "station_id, ts_ms, level, qc, seq, battery_v, rssi_dbm"
 
+# Unlike readings, a rewritten forecast point is replaced whole: every field is always set.
+_UPSERT_FORECAST = """
+INSERT INTO forecasts (station_id, horizon_s, valid_ms, issued_ms, level, lower, upper, method)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (station_id, horizon_s, valid_ms) DO UPDATE SET
+    issued_ms = excluded.issued_ms,
+    level = excluded.level,
+    lower = excluded.lower,
+    upper = excluded.upper,
+    method = excluded.method
+"""
+
+_FORECAST_COLUMNS = "station_id, horizon_s, valid_ms, issued_ms, level, lower, upper, method"
+
 Row = tuple[str, int, float, int, int | None, float | None, float | None]
+ForecastRow = tuple[str, int, int, int, float, float, float, str]
 
 
-class _InvalidReading(ValueError):
+class _InvalidData(ValueError):
     pass
 
 
@@ -96,8 +129,8 @@ class SQLiteStore:
         if not readings:
             return
         try:
-            await self._run(self._write, readings)
-        except _InvalidReading as exc:
+            await self._run(self._write, _UPSERT, _row, readings)
+        except _InvalidData as exc:
             raise StoreRejected(f"{self.description}: {exc}") from None
 
     async def query(self, station_id: str, start: datetime, end: datetime) -> list[Reading]:
@@ -118,6 +151,36 @@ class SQLiteStore:
 
     async def count(self, station_id: str) -> int:
         return await self._run(self._count, station_id)
+
+    async def write_forecasts(self, points: Sequence[ForecastPoint]) -> None:
+        if not points:
+            return
+        try:
+            await self._run(self._write, _UPSERT_FORECAST, _forecast_row, points)
+        except _InvalidData as exc:
+            raise StoreRejected(f"{self.description}: {exc}") from None
+
+    async def query_forecasts(
+        self, station_id: str, start: datetime, end: datetime, horizon_s: int | None = None
+    ) -> list[ForecastPoint]:
+        start_ms, end_ms = epoch_ms_ceil(start), epoch_ms_ceil(end)
+        where = "station_id = ? AND valid_ms >= ? AND valid_ms < ?"
+        params: tuple[Any, ...] = (station_id, start_ms, end_ms)
+        if horizon_s is not None:
+            where += " AND horizon_s = ?"
+            params += (horizon_seconds(horizon_s),)
+        sql = (
+            f"SELECT {_FORECAST_COLUMNS} FROM forecasts WHERE {where} ORDER BY valid_ms, horizon_s"
+        )
+        return await self._run(self._select_forecasts, sql, params)
+
+    async def latest_forecast_run(self, station_id: str) -> list[ForecastPoint]:
+        sql = (
+            f"SELECT {_FORECAST_COLUMNS} FROM forecasts WHERE station_id = ? AND issued_ms ="
+            " (SELECT max(issued_ms) FROM forecasts WHERE station_id = ?)"
+            " ORDER BY horizon_s, valid_ms"
+        )
+        return await self._run(self._select_forecasts, sql, (station_id, station_id))
 
     # --- executor plumbing --------------------------------------------------------------
 
@@ -148,7 +211,8 @@ class SQLiteStore:
             # With WAL, NORMAL loses nothing on a process crash, only on power loss.
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                conn.execute(statement)
         except sqlite3.Error:
             conn.close()
             raise
@@ -162,12 +226,13 @@ class SQLiteStore:
     def _ping(self) -> None:
         self._connection().execute("SELECT 1").fetchone()
 
-    def _write(self, readings: Sequence[Reading]) -> None:
-        rows = [_row(reading) for reading in readings]
+    def _write(self, sql: str, to_row: Callable[[T], tuple[Any, ...]], items: Sequence[T]) -> None:
+        # Rows are built (and checked) before BEGIN, so one bad item stores nothing.
+        rows = [to_row(item) for item in items]
         conn = self._connection()
         conn.execute("BEGIN")
         try:
-            conn.executemany(_UPSERT, rows)
+            conn.executemany(sql, rows)
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -176,6 +241,10 @@ class SQLiteStore:
     def _select(self, sql: str, params: tuple[Any, ...]) -> list[Reading]:
         rows = self._connection().execute(sql, params).fetchall()
         return [_reading(row) for row in rows]
+
+    def _select_forecasts(self, sql: str, params: tuple[Any, ...]) -> list[ForecastPoint]:
+        rows = self._connection().execute(sql, params).fetchall()
+        return [_forecast_point(row) for row in rows]
 
     def _count(self, station_id: str) -> int:
         sql = "SELECT count(*) FROM readings WHERE station_id = ?"
@@ -192,7 +261,7 @@ def _check_finite(reading: Reading) -> None:
         ("rssi_dbm", reading.rssi_dbm),
     ):
         if value is not None and not math.isfinite(value):
-            raise _InvalidReading(
+            raise _InvalidData(
                 f"reading {reading.station_id!r} at {reading.ts.isoformat()}: "
                 f"{name} must be a finite number, got {value!r}"
             )
@@ -221,4 +290,35 @@ def _reading(row: Row) -> Reading:
         battery_v=battery_v,
         rssi_dbm=rssi_dbm,
         qc=QCFlag(qc),
+    )
+
+
+def _forecast_row(point: ForecastPoint) -> ForecastRow:
+    try:
+        check_forecast(point)
+    except ValueError as exc:
+        raise _InvalidData(str(exc)) from None
+    return (
+        point.station_id,
+        int(point.horizon_s),
+        point.valid_ms,
+        point.issued_ms,
+        float(point.level),
+        float(point.lower),
+        float(point.upper),
+        point.method,
+    )
+
+
+def _forecast_point(row: ForecastRow) -> ForecastPoint:
+    station_id, horizon_s, valid_ms, issued_ms, level, lower, upper, method = row
+    return ForecastPoint(
+        station_id=station_id,
+        issued_at=from_epoch_ms(issued_ms),
+        valid_at=from_epoch_ms(valid_ms),
+        horizon_s=horizon_s,
+        level=level,
+        lower=lower,
+        upper=upper,
+        method=method,
     )

@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from floodwatch.errors import StoreRejected
-from floodwatch.models import QCFlag, Reading
+from floodwatch.models import ForecastPoint, QCFlag, Reading
 from floodwatch.storage.base import ReadingStore
 from floodwatch.storage.sqlite import SQLiteStore
 from tests.harness.influx import opened_influx_store
@@ -276,3 +276,329 @@ async def test_ping_answers(store: ReadingStore) -> None:
 
 async def test_description_names_the_store(store: ReadingStore) -> None:
     assert store.description.split()[0] in {"SQLite", "InfluxDB"}
+
+
+# --- forecasts --------------------------------------------------------------------------
+
+H = 3600  # seconds in an hour, for horizons
+
+
+def forecast(
+    valid_minutes: float = 0,
+    horizon_s: int = 6 * H,
+    level: float = 1.0,
+    *,
+    issued: datetime | None = None,
+    station_id: str = "gauge-1",
+    method: str = "trend",
+) -> ForecastPoint:
+    valid_at = T0 + timedelta(minutes=valid_minutes)
+    return ForecastPoint(
+        station_id=station_id,
+        issued_at=issued if issued is not None else valid_at - timedelta(seconds=horizon_s),
+        valid_at=valid_at,
+        horizon_s=horizon_s,
+        level=level,
+        lower=level - 0.5,
+        upper=level + 0.5,
+        method=method,
+    )
+
+
+def run(
+    issued: datetime, horizons_s: list[int], station_id: str = "gauge-1"
+) -> list[ForecastPoint]:
+    """One forecast run: a point per horizon, valid at issued + horizon."""
+    return [
+        ForecastPoint(
+            station_id=station_id,
+            issued_at=issued,
+            valid_at=issued + timedelta(seconds=horizon),
+            horizon_s=horizon,
+            level=100.0 + horizon / H,
+            lower=90.0,
+            upper=110.0 + horizon / H,
+            method="routing",
+        )
+        for horizon in horizons_s
+    ]
+
+
+def by_valid_then_horizon(points: list[ForecastPoint]) -> list[ForecastPoint]:
+    return sorted(points, key=lambda point: (point.valid_at, point.horizon_s))
+
+
+async def test_forecast_round_trip_preserves_every_field(store: ReadingStore) -> None:
+    written = [
+        forecast(0, 6 * H, 412.5, method="routing"),
+        forecast(0, 15 * 60, -4.25),
+        forecast(1, 10 * 60, 1e-3),  # 1/6 h: a horizon_h tag with many digits
+        forecast(2, 240 * H, 1e6, method='quote " and back\\slash'),
+        ForecastPoint(
+            "gauge-1",
+            T0 - HOUR + timedelta(milliseconds=7),
+            T0 + timedelta(minutes=3, milliseconds=123),
+            0,
+            0.0,
+            0.0,
+            0.0,
+            "trend",
+        ),
+    ]
+    await store.write_forecasts(written)
+
+    got = await store.query_forecasts("gauge-1", T0, T0 + HOUR)
+
+    assert got == by_valid_then_horizon(written)
+    for point in got:
+        assert all(isinstance(value, float) for value in (point.level, point.lower, point.upper))
+        assert isinstance(point.horizon_s, int)
+        assert point.valid_at.utcoffset() == timedelta(0)
+        assert point.issued_at.utcoffset() == timedelta(0)
+
+
+async def test_forecast_rewrite_of_the_same_key_keeps_one_point_with_the_new_values(
+    store: ReadingStore,
+) -> None:
+    older = forecast(60, 6 * H, 300.0, issued=T0 - 5 * HOUR, method="trend")
+    newer = ForecastPoint(
+        "gauge-1", T0, older.valid_at, 6 * H, 320.0, 310.0, 335.0, method="routing"
+    )
+    other_horizon = forecast(60, 3 * H, 305.0, issued=T0 - 2 * HOUR)
+    await store.write_forecasts([older, other_horizon])
+    await store.write_forecasts([newer])
+
+    got = await store.query_forecasts("gauge-1", T0, T0 + 2 * HOUR)
+
+    assert got == [other_horizon, newer]
+    assert await store.query_forecasts("gauge-1", T0, T0 + 2 * HOUR, horizon_s=6 * H) == [newer]
+
+
+async def test_forecast_batch_repeating_a_key_keeps_the_last(store: ReadingStore) -> None:
+    await store.write_forecasts([forecast(0, level=1.0), forecast(1), forecast(0, level=3.0)])
+
+    got = await store.query_forecasts("gauge-1", T0, T0 + HOUR)
+
+    assert [(p.valid_at, p.level) for p in got] == [
+        (T0, 3.0),
+        (T0 + timedelta(minutes=1), 1.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("horizon_s", "expected"),
+    [(15 * 60, [15 * 60] * 3), (6 * H, [6 * H] * 3), (240 * H, [240 * H] * 3), (2 * H, [])],
+    ids=["0.25 h", "6 h", "240 h", "no such horizon"],
+)
+async def test_forecast_query_filters_by_horizon(
+    store: ReadingStore, horizon_s: int, expected: list[int]
+) -> None:
+    await store.write_forecasts(
+        [
+            forecast(minutes, horizon)
+            for minutes in range(3)
+            for horizon in (15 * 60, 6 * H, 240 * H)
+        ]
+    )
+
+    got = await store.query_forecasts("gauge-1", T0, T0 + HOUR, horizon_s=horizon_s)
+
+    assert [p.horizon_s for p in got] == expected
+    assert [p.valid_at for p in got] == [T0 + timedelta(minutes=n) for n in range(len(expected))]
+
+
+async def test_forecasts_are_ordered_by_valid_time_then_horizon(store: ReadingStore) -> None:
+    # As text the tags sort "0.25" < "12" < "240" < "6": numeric order must win.
+    horizons = [6 * H, 240 * H, 15 * 60, 12 * H]
+    written = [forecast(minutes, horizon) for horizon in horizons for minutes in (2, 0, 1)]
+    await store.write_forecasts(written)
+
+    got = await store.query_forecasts("gauge-1", T0, T0 + HOUR)
+
+    assert [(p.valid_at, p.horizon_s) for p in got] == [
+        (T0 + timedelta(minutes=minutes), horizon)
+        for minutes in range(3)
+        for horizon in sorted(horizons)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "expected_minutes"),
+    [
+        (T0 + timedelta(minutes=1), T0 + timedelta(minutes=3), [1, 2]),
+        (T0, T0 + timedelta(minutes=4), [0, 1, 2, 3]),
+        (
+            T0 + timedelta(minutes=1, microseconds=1),
+            T0 + timedelta(minutes=3, microseconds=1),
+            [2, 3],
+        ),
+        (T0 + timedelta(minutes=2), T0 + timedelta(minutes=2), []),
+        (T0 + timedelta(minutes=3), T0 + timedelta(minutes=1), []),
+        (T0 - HOUR, T0, []),
+        (T0 + timedelta(minutes=3, milliseconds=1), T0 + HOUR, []),
+    ],
+    ids=["inside", "all", "sub-ms bounds", "empty range", "reversed", "before", "after"],
+)
+async def test_forecast_range_is_start_inclusive_end_exclusive(
+    store: ReadingStore, start: datetime, end: datetime, expected_minutes: list[int]
+) -> None:
+    await store.write_forecasts([forecast(minutes, level=float(minutes)) for minutes in range(4)])
+
+    got = await store.query_forecasts("gauge-1", start, end)
+
+    assert got == [forecast(minutes, level=float(minutes)) for minutes in expected_minutes]
+
+
+async def test_forecast_query_refuses_naive_bounds(store: ReadingStore) -> None:
+    naive = datetime(2024, 3, 1, 12)  # noqa: DTZ001 - the point of the test
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.query_forecasts("gauge-1", naive, naive + HOUR)
+
+
+async def test_latest_forecast_run_is_the_newest_issue_only(store: ReadingStore) -> None:
+    horizons = [6 * H, 15 * 60, 240 * H, 12 * H, H]
+    oldest, newest, middle = (
+        run(T0, horizons),
+        run(T0 + 2 * HOUR, horizons),
+        run(T0 + HOUR, horizons),
+    )
+    # Write order differs from issue order: the newest issue wins, not the last write.
+    await store.write_forecasts(newest)
+    await store.write_forecasts(oldest + middle)
+
+    got = await store.latest_forecast_run("gauge-1")
+
+    assert got == sorted(newest, key=lambda point: point.horizon_s)
+
+
+async def test_latest_forecast_run_after_a_run_overwrote_older_points(
+    store: ReadingStore,
+) -> None:
+    first = run(T0, [H, 2 * H])
+    # Same horizons and valid times as the first run, so its points are overwritten.
+    second = [
+        ForecastPoint(
+            p.station_id,
+            T0 + timedelta(minutes=30),
+            p.valid_at,
+            p.horizon_s,
+            7.0,
+            6.0,
+            8.0,
+            "trend",
+        )
+        for p in first
+    ]
+    await store.write_forecasts(first)
+    await store.write_forecasts(second)
+
+    assert await store.latest_forecast_run("gauge-1") == second
+    assert await store.query_forecasts("gauge-1", T0, T0 + 3 * HOUR) == second
+
+
+async def test_latest_forecast_run_of_an_unknown_station_is_empty(store: ReadingStore) -> None:
+    await store.write_forecasts(run(T0, [H]))
+    await store.write([reading(0, station_id="readings-only")])
+
+    assert await store.latest_forecast_run("nobody") == []
+    assert await store.latest_forecast_run("readings-only") == []
+    assert await store.query_forecasts("nobody", T0 - HOUR, T0 + 24 * HOUR) == []
+
+
+async def test_latest_forecast_run_of_an_empty_store_is_empty(store: ReadingStore) -> None:
+    assert await store.latest_forecast_run("gauge-1") == []
+
+
+async def test_forecast_stations_are_isolated(store: ReadingStore) -> None:
+    # Ids that are prefixes of each other catch a filter that matches too loosely; each
+    # station's newest run is at a different time, so a leaking max(issued) shows.
+    issues = {"gauge": T0, "gauge-1": T0 + HOUR, "gauge-10": T0 + 2 * HOUR}
+    runs = {station: run(issued, [H, 6 * H], station) for station, issued in issues.items()}
+    await store.write_forecasts([point for points in runs.values() for point in points])
+
+    for station, points in runs.items():
+        assert await store.latest_forecast_run(station) == points
+        got = await store.query_forecasts(station, T0, T0 + 24 * HOUR)
+        assert got == by_valid_then_horizon(points)
+
+
+async def test_forecasts_are_not_readings(store: ReadingStore) -> None:
+    await store.write([reading(0, 5.0)])
+    await store.write_forecasts([forecast(0, level=9.0), forecast(1, level=9.0)])
+
+    assert await store.count("gauge-1") == 1
+    assert await store.query("gauge-1", T0, T0 + HOUR) == [reading(0, 5.0)]
+    assert await store.latest("gauge-1", 5) == [reading(0, 5.0)]
+    assert [p.level for p in await store.query_forecasts("gauge-1", T0, T0 + HOUR)] == [9.0, 9.0]
+
+
+@pytest.mark.parametrize(
+    "station_id", ["with space", "com,ma", "equals=sign", "o'brien", 'double"quote', "back\\slash"]
+)
+async def test_forecast_station_ids_that_need_escaping_round_trip(
+    store: ReadingStore, station_id: str
+) -> None:
+    # Real ids are [a-z0-9-]; these check that the escaping is right anyway.
+    odd = run(T0, [H], station_id)
+    await store.write_forecasts([*odd, *run(T0 + HOUR, [H], "plain")])
+
+    assert await store.query_forecasts(station_id, T0, T0 + 24 * HOUR) == odd
+    assert await store.latest_forecast_run(station_id) == odd
+
+
+async def test_empty_forecast_write_is_a_no_op(store: ReadingStore) -> None:
+    await store.write_forecasts([])
+
+    assert await store.latest_forecast_run("gauge-1") == []
+
+
+async def test_large_forecast_batch_in_one_write(store: ReadingStore) -> None:
+    # More than one InfluxDB request's worth of points (5,000 a request).
+    written = [
+        ForecastPoint(
+            "gauge-1", T0, T0 + timedelta(minutes=n), (1 + n % 4) * 15 * 60, n / 8, 0.0, n, "trend"
+        )
+        for n in range(12_000)
+    ]
+    await store.write_forecasts(written)
+
+    assert await store.query_forecasts("gauge-1", T0, T0 + 30 * 24 * HOUR) == written
+    assert len(await store.latest_forecast_run("gauge-1")) == 12_000
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"level": math.nan},
+        {"lower": math.inf},
+        {"upper": -math.inf},
+        {"horizon_s": 21600.5},
+        {"method": "line\nbreak"},
+    ],
+    ids=["nan level", "inf lower", "-inf upper", "fractional horizon", "line break in method"],
+)
+async def test_invalid_forecasts_are_rejected_whole(
+    store: ReadingStore, bad: dict[str, Any]
+) -> None:
+    fields: dict[str, Any] = {
+        "station_id": "gauge-1",
+        "issued_at": T0,
+        "valid_at": T0 + HOUR,
+        "horizon_s": H,
+        "level": 1.0,
+        "lower": 0.5,
+        "upper": 1.5,
+        "method": "trend",
+    }
+    invalid = ForecastPoint(**(fields | bad))
+    name = next(iter(bad))
+    with pytest.raises(StoreRejected, match=name):
+        await store.write_forecasts([forecast(0), invalid])
+
+    assert await store.query_forecasts("gauge-1", T0 - 24 * HOUR, T0 + 24 * HOUR) == []
+    assert await store.latest_forecast_run("gauge-1") == []
+
+
+async def test_non_finite_forecast_values_are_named_as_such(store: ReadingStore) -> None:
+    with pytest.raises(StoreRejected, match="level must be a finite number, got nan"):
+        await store.write_forecasts([forecast(0, level=math.nan)])

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
-from floodwatch.models import QCFlag, Reading
+from floodwatch.models import ForecastPoint, QCFlag, Reading
 from floodwatch.storage import line_protocol as lp
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -418,3 +418,401 @@ def test_encoded_then_parsed_back_is_the_same_reading() -> None:
     }
 
     assert lp.parse_readings(response, original.station_id) == [original]
+
+
+# --- forecasts --------------------------------------------------------------------------
+
+H = 3600
+
+
+def point(
+    horizon_s: int = 6 * H,
+    level: float = 412.25,
+    *,
+    station_id: str = "gauge-1",
+    method: str = "routing",
+    **fields: Any,
+) -> ForecastPoint:
+    values: dict[str, Any] = {
+        "station_id": station_id,
+        "issued_at": T0,
+        "valid_at": T0 + timedelta(seconds=horizon_s),
+        "horizon_s": horizon_s,
+        "level": level,
+        "lower": 400.0,
+        "upper": 425.5,
+        "method": method,
+    }
+    return ForecastPoint(**(values | fields))
+
+
+@pytest.mark.parametrize(
+    ("horizon_s", "text"),
+    [
+        (6 * H, "6"),
+        (15 * 60, "0.25"),
+        (240 * H, "240"),
+        (0, "0"),
+        (H, "1"),
+        (90 * 60, "1.5"),
+        (45 * 60, "0.75"),
+        (9, "0.0025"),
+        (10 * 60, "0.16666666666666666"),
+        (1, "0.0002777777777777778"),
+        (-H, "-1"),
+        (10_000 * 365 * 24 * H, "87600000"),
+    ],
+)
+def test_format_horizon_h(horizon_s: int, text: str) -> None:
+    assert lp.format_horizon_h(horizon_s) == text
+
+
+def test_format_horizon_h_takes_numpy_integers() -> None:
+    np = pytest.importorskip("numpy")
+
+    assert lp.format_horizon_h(np.int64(6 * H)) == "6"
+
+
+@pytest.mark.parametrize("horizon", [21600.0, 21600.5, "6", None])
+def test_format_horizon_h_refuses_what_is_not_whole_seconds(horizon: Any) -> None:
+    with pytest.raises(ValueError, match="whole number of seconds"):
+        lp.format_horizon_h(horizon)
+
+
+@pytest.mark.parametrize(
+    ("text", "horizon_s"),
+    [
+        ("6", 6 * H),
+        ("0.25", 15 * 60),
+        ("240", 240 * H),
+        ("0", 0),
+        ("6.0", 6 * H),
+        ("0.16666666666666666", 10 * 60),
+        ("0.0002777777777777778", 1),
+        ("-1", -H),
+        ("1e1", 10 * H),
+    ],
+)
+def test_parse_horizon_h(text: str, horizon_s: int) -> None:
+    assert lp.parse_horizon_h(text) == horizon_s
+
+
+@pytest.mark.parametrize("text", ["", "six", "6h", "NaN", "inf", "-Infinity"])
+def test_parse_horizon_h_refuses_what_is_not_a_number(text: str) -> None:
+    with pytest.raises(ValueError, match="horizon_h is not"):
+        lp.parse_horizon_h(text)
+
+
+def test_horizon_h_round_trips_every_second_of_two_days() -> None:
+    for horizon_s in range(-H, 48 * H + 1):
+        assert lp.parse_horizon_h(lp.format_horizon_h(horizon_s)) == horizon_s
+
+
+T6_MS = T0_MS + 6 * H * 1000
+
+
+@pytest.mark.parametrize(
+    ("forecast", "line"),
+    [
+        (
+            point(),
+            "forecast,station_id=gauge-1,horizon_h=6 level=412.25,lower=400.0,upper=425.5,"
+            f'issued={T0_MS}i,method="routing" {T6_MS}',
+        ),
+        (
+            point(15 * 60, 5, lower=-1, upper=1e-05, method="trend"),
+            "forecast,station_id=gauge-1,horizon_h=0.25 level=5.0,lower=-1.0,upper=1e-05,"
+            f'issued={T0_MS}i,method="trend" {T0_MS + 900_000}',
+        ),
+        (
+            point(240 * H, valid_at=T0 + timedelta(milliseconds=7)),
+            "forecast,station_id=gauge-1,horizon_h=240 level=412.25,lower=400.0,upper=425.5,"
+            f'issued={T0_MS}i,method="routing" {T0_MS + 7}',
+        ),
+        (
+            point(station_id="a b,c=d"),
+            r"forecast,station_id=a\ b\,c\=d,horizon_h=6 level=412.25,lower=400.0,"
+            f'upper=425.5,issued={T0_MS}i,method="routing" {T6_MS}',
+        ),
+        (
+            point(method='say "hi" \\ bye'),
+            "forecast,station_id=gauge-1,horizon_h=6 level=412.25,lower=400.0,upper=425.5,"
+            f'issued={T0_MS}i,method="say \\"hi\\" \\\\ bye" {T6_MS}',
+        ),
+        (
+            point(issued_at=T0.astimezone(timezone(timedelta(hours=5, minutes=30)))),
+            "forecast,station_id=gauge-1,horizon_h=6 level=412.25,lower=400.0,upper=425.5,"
+            f'issued={T0_MS}i,method="routing" {T6_MS}',
+        ),
+    ],
+    ids=[
+        "6 h",
+        "0.25 h, int level",
+        "240 h, ms valid time",
+        "escaped station",
+        "quoted method",
+        "issued with offset",
+    ],
+)
+def test_encode_forecast(forecast: ForecastPoint, line: str) -> None:
+    assert lp.encode_forecast(forecast) == line
+
+
+@pytest.mark.parametrize("name", ["level", "lower", "upper"])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+def test_non_finite_forecast_values_are_refused(name: str, value: float) -> None:
+    fields: dict[str, Any] = {name: value}
+    bad = point(**fields)
+
+    with pytest.raises(ValueError, match=f"{name} must be a finite number"):
+        lp.encode_forecast(bad)
+    with pytest.raises(
+        ValueError, match=f"'gauge-1' horizon 21600 s .*: {name} must be a finite number"
+    ):
+        lp.check_forecast(bad)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"horizon_s": 21600.5}, "horizon_s must be a whole number of seconds"),
+        ({"method": "two\nlines"}, "method must not contain a line break"),
+        ({"method": "carriage\rreturn"}, "method must not contain a line break"),
+    ],
+)
+def test_other_invalid_forecasts_are_refused(fields: dict[str, Any], message: str) -> None:
+    bad = point(**fields)
+
+    with pytest.raises(ValueError, match=message):
+        lp.encode_forecast(bad)
+    with pytest.raises(ValueError, match=message):
+        lp.check_forecast(bad)
+
+
+def test_check_forecast_passes_a_good_point() -> None:
+    lp.check_forecast(point())
+
+
+def test_encode_forecasts_joins_lines_with_a_final_newline() -> None:
+    body = lp.encode_forecasts([point(H), point(2 * H)])
+
+    assert body.decode().splitlines() == [
+        lp.encode_forecast(point(H)),
+        lp.encode_forecast(point(2 * H)),
+    ]
+    assert body.endswith(b"\n")
+    assert lp.encode_forecasts([]) == b""
+
+
+def test_encode_forecasts_names_the_bad_point() -> None:
+    with pytest.raises(
+        ValueError,
+        match=r"forecast 'gauge-7' horizon 3600 s valid at 2024-03-01T13:00:00\+00:00: upper",
+    ):
+        lp.encode_forecasts([point(), point(H, station_id="gauge-7", upper=math.nan)])
+
+
+def test_encode_forecasts_names_a_bad_station() -> None:
+    with pytest.raises(ValueError, match=r"forecast 'bad\\n' .*line break"):
+        lp.encode_forecasts([point(station_id="bad\n")])
+
+
+def test_forecast_range_query() -> None:
+    query = lp.forecast_range_query("o'brien", T0, T0 + timedelta(hours=1, microseconds=1))
+
+    assert query == (
+        'SELECT "horizon_h", "level", "lower", "upper", "issued", "method" FROM "forecast"'
+        f" WHERE \"station_id\" = 'o\\'brien' AND time >= {T0_MS}ms"
+        f" AND time < {T0_MS + 3_600_001}ms ORDER BY time ASC"
+    )
+
+
+@pytest.mark.parametrize(
+    ("horizon_s", "clause"),
+    [(6 * H, "'6'"), (15 * 60, "'0.25'"), (240 * H, "'240'")],
+)
+def test_forecast_range_query_of_one_horizon(horizon_s: int, clause: str) -> None:
+    query = lp.forecast_range_query("gauge-1", T0, T0 + timedelta(hours=1), horizon_s)
+
+    assert f'WHERE "station_id" = \'gauge-1\' AND "horizon_h" = {clause} AND time >=' in query
+
+
+def test_latest_issue_query() -> None:
+    assert lp.latest_issue_query("o'brien") == (
+        'SELECT MAX("issued") FROM "forecast" WHERE "station_id" = \'o\\\'brien\''
+    )
+
+
+def test_forecast_run_query() -> None:
+    assert lp.forecast_run_query("gauge-1", T0_MS) == (
+        'SELECT "horizon_h", "level", "lower", "upper", "issued", "method" FROM "forecast"'
+        f' WHERE "station_id" = \'gauge-1\' AND "issued" = {T0_MS}'
+    )
+
+
+FORECAST_COLUMNS = ["time", "horizon_h", "level", "lower", "upper", "issued", "method"]
+
+# What influxd 1.6.7 answered to forecast_range_query with epoch=ms (a whole-number float
+# arrives as a JSON integer).
+FORECAST_RESPONSE: dict[str, Any] = {
+    "results": [
+        {
+            "statement_id": 0,
+            "series": [
+                {
+                    "name": "forecast",
+                    "columns": FORECAST_COLUMNS,
+                    "values": [
+                        [T0_MS + 900_000, "0.25", 412.25, 400, 425.5, T0_MS, "routing"],
+                        [T6_MS, "6", 5, 400, 425.5, T0_MS, "trend"],
+                    ],
+                }
+            ],
+        }
+    ]
+}
+
+FORECAST_POINTS = [point(15 * 60), point(6 * H, 5.0, method="trend")]
+
+
+def test_parse_forecasts_of_a_real_shaped_response() -> None:
+    got = lp.parse_forecasts(FORECAST_RESPONSE, "gauge-1")
+
+    assert got == FORECAST_POINTS
+    assert all(isinstance(p.lower, float) and isinstance(p.level, float) for p in got)
+    assert all(p.valid_at.tzinfo is UTC and p.issued_at.tzinfo is UTC for p in got)
+
+
+def test_parse_forecasts_takes_the_horizon_and_station_from_tags() -> None:
+    response = {
+        "results": [
+            {
+                "series": [
+                    {
+                        "name": "forecast",
+                        "tags": {"station_id": "from-tags", "horizon_h": "0.25"},
+                        "columns": ["time", "level", "lower", "upper", "issued", "method"],
+                        "values": [[T0_MS + 900_000, 412.25, 400, 425.5, T0_MS, "routing"]],
+                    }
+                ]
+            }
+        ]
+    }
+
+    assert lp.parse_forecasts(response, "default") == [point(15 * 60, station_id="from-tags")]
+
+
+def test_points_missing_a_forecast_field_are_skipped() -> None:
+    response = {
+        "results": [
+            {
+                "series": [
+                    {
+                        "columns": [
+                            "time",
+                            "horizon_h",
+                            "level",
+                            "lower",
+                            "upper",
+                            "issued",
+                            "method",
+                        ],
+                        "values": [
+                            [T0_MS, "1", 1.0, None, 2.0, T0_MS, "trend"],
+                            [T0_MS, None, 1.0, 0.0, 2.0, T0_MS, "trend"],
+                            [T0_MS, "1", 1.0, 0.0, 2.0, T0_MS, None],
+                        ],
+                    }
+                ]
+            }
+        ]
+    }
+
+    assert lp.parse_forecasts(response, "gauge-1") == []
+
+
+def test_a_horizon_tag_that_is_not_a_number_is_a_response_error() -> None:
+    response = {
+        "results": [
+            {
+                "series": [
+                    {
+                        "columns": [
+                            "time",
+                            "horizon_h",
+                            "level",
+                            "lower",
+                            "upper",
+                            "issued",
+                            "method",
+                        ],
+                        "values": [[T0_MS, "six", 1.0, 0.0, 2.0, T0_MS, "trend"]],
+                    }
+                ]
+            }
+        ]
+    }
+
+    with pytest.raises(lp.InfluxResponseError, match="horizon_h is not a number"):
+        lp.parse_forecasts(response, "gauge-1")
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (
+            {
+                "results": [
+                    {
+                        "statement_id": 0,
+                        "series": [
+                            {
+                                "name": "forecast",
+                                "columns": ["time", "max"],
+                                "values": [[T0_MS + 900_000, T0_MS]],
+                            }
+                        ],
+                    }
+                ]
+            },
+            T0_MS,
+        ),
+        ({"results": [{"statement_id": 0}]}, None),
+    ],
+    ids=["some", "none"],
+)
+def test_parse_max(response: dict[str, Any], expected: int | None) -> None:
+    assert lp.parse_max(response) == expected
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        {"results": [{"statement_id": 0, "error": "database not found: x"}]},
+        {"error": "error parsing query: found EOF"},
+    ],
+)
+def test_errors_in_a_forecast_response_raise(response: dict[str, Any]) -> None:
+    with pytest.raises(lp.InfluxResponseError):
+        lp.parse_forecasts(response, "gauge-1")
+    with pytest.raises(lp.InfluxResponseError):
+        lp.parse_max(response)
+
+
+@pytest.mark.parametrize("horizon_s", [0, 15 * 60, 10 * 60, 6 * H, 240 * H])
+def test_encoded_forecast_parsed_back_is_the_same_point(horizon_s: int) -> None:
+    # What influxd would echo for the line we send, tag and field for field.
+    original = point(horizon_s, 1e-05)
+    series_key, field_set, timestamp = lp.encode_forecast(original).split(" ")
+    tags = dict(item.split("=") for item in series_key.split(",")[1:])
+    fields = dict(item.split("=") for item in field_set.split(","))
+    row = [
+        int(timestamp),
+        tags["horizon_h"],
+        *(float(fields[name]) for name in ("level", "lower", "upper")),
+        int(fields["issued"].removesuffix("i")),
+        fields["method"].strip('"'),
+    ]
+    response = {"results": [{"series": [{"columns": FORECAST_COLUMNS, "values": [row]}]}]}
+
+    assert lp.parse_forecasts(response, original.station_id) == [original]

@@ -33,6 +33,7 @@ from floodwatch.errors import BrokerUnavailable, SpoolUnavailable, StoreUnavaila
 from floodwatch.models import QCFlag, Reading, utc_now
 from floodwatch.settings import Settings
 from floodwatch.storage.base import ReadingStore
+from forecasting.state import StateForecast, parse_forecast
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ PRIME_HISTORY = 32
 # Logging every bad message of a misconfigured gauge fleet would drown the log; every one
 # is still counted and published on floodwatch/rejected/{station_id}.
 REJECT_LOGS_PER_MINUTE = 20
+FORECASTS_PREFIX = topics.FORECASTS_FILTER.removesuffix("+")
 
 
 def _compact(payload: bytes) -> bytes:
@@ -96,6 +98,8 @@ class Collector:
         self._inbox: Inbox | None = None
         self._stopping = asyncio.Event()
         self._latest: dict[str, Reading] = {}
+        # Written on paho's thread, read by the state loop; one dict item at a time.
+        self._forecasts: dict[str, StateForecast] = {}
         self._reject_log_window = (0.0, 0)
         self._tasks: list[asyncio.Task[None]] = []
         self._spool_failing = False
@@ -114,7 +118,7 @@ class Collector:
         await self._prime_qc()
         await fw_mqtt.start(self.client, self.endpoint, self.settings.mqtt_keepalive_s)
         self._tasks = [asyncio.create_task(self._write_loop(), name="collector-writer")]
-        if self.settings.republish_clean and self.settings.state_interval_s > 0:
+        if self._publishes_state:
             self._tasks.append(asyncio.create_task(self._state_loop(), name="collector-state"))
         log.info(
             "collector %s started: broker %s, store %s, %d stations",
@@ -143,6 +147,10 @@ class Collector:
             await stop.wait()
         finally:
             await self.stop()
+
+    @property
+    def _publishes_state(self) -> bool:
+        return self.settings.republish_clean and self.settings.state_interval_s > 0
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         store_up = not self.sink.spooling
@@ -178,8 +186,14 @@ class Collector:
         topic_filter = topics.GAUGE_LEVEL_FILTER
         if self.settings.mqtt_shared_group:
             topic_filter = topics.shared(self.settings.mqtt_shared_group, topic_filter)
+        subscriptions = [(topic_filter, 1)]
+        if self._publishes_state:
+            # Never shared: every collector publishes state, so each must see every forecast.
+            # QoS 0: the retained forecast is delivered again on every (re)subscription, and
+            # with manual acknowledgement QoS 1 messages would need acks of their own.
+            subscriptions.append((topics.FORECASTS_FILTER, 0))
         self._subscribed.clear()
-        _rc, self._subscribe_mid = client.subscribe(topic_filter, qos=1)
+        _rc, self._subscribe_mid = client.subscribe(subscriptions)
         log.info(
             "connected to %s (session %s), subscribed to %s",
             self.endpoint.display(),
@@ -192,9 +206,12 @@ class Collector:
     ) -> None:
         if mid != self._subscribe_mid:
             return
-        if any(reason.is_failure for reason in reasons):
+        if reasons and reasons[0].is_failure:
             log.error("broker refused the subscription: %s", ", ".join(map(str, reasons)))
             return
+        if any(reason.is_failure for reason in reasons[1:]):
+            # Readings still flow; only the forecast in the station state stays empty.
+            log.warning("broker refused the forecasts subscription: %s", reasons[1:])
         self._subscribed.set()
 
     async def wait_subscribed(self, wait_s: float = 10.0) -> None:
@@ -215,6 +232,9 @@ class Collector:
 
     def _on_message(self, client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         assert self._inbox is not None
+        if msg.topic.startswith(FORECASTS_PREFIX):
+            self._on_forecast(msg)
+            return
         self.metrics.received.inc()
         received_at = utc_now()
         result = decode(msg.topic, bytes(msg.payload), received_at, self.catalog, self.limits)
@@ -229,6 +249,18 @@ class Collector:
                 for flag in reading.qc.names():
                     self.metrics.flagged.labels(flag).inc()
         self._inbox.put(Inbound(msg.mid, msg.qos, self._generation, reading))
+
+    def _on_forecast(self, msg: mqtt.MQTTMessage) -> None:
+        station_id = topics.station_from_topic(msg.topic, "forecasts")
+        forecast = parse_forecast(bytes(msg.payload))
+        if station_id not in self.catalog or forecast is None:
+            log.debug("ignored a forecast on %s", msg.topic)
+            return
+        assert station_id is not None
+        previous = self._forecasts.get(station_id)
+        # A retained forecast delivered on resubscription may be older than one already seen.
+        if previous is None or previous.issued_at <= forecast.issued_at:
+            self._forecasts[station_id] = forecast
 
     def _reject(self, client: mqtt.Client, rejection: Rejection, received_at: datetime) -> None:
         reason = str(rejection.reason)
@@ -254,10 +286,16 @@ class Collector:
     # ----- event loop ------------------------------------------------------------------
 
     async def _prime_qc(self) -> None:
-        """Warm the QC windows from stored history, so a restart does not blind spike checks."""
+        """Warm the QC windows from stored history, so a restart does not blind spike checks.
+
+        The newest stored reading also seeds the station state, so a forecast arriving
+        before the next reading can be published in it."""
         try:
             for station_id in self.catalog:
-                self.qc.prime(station_id, await self.store.latest(station_id, PRIME_HISTORY))
+                history = await self.store.latest(station_id, PRIME_HISTORY)
+                self.qc.prime(station_id, history)
+                if history:
+                    self._latest.setdefault(station_id, history[-1])
         except StoreUnavailable as exc:
             log.warning("store unavailable at start-up, QC starts without history: %s", exc)
 
@@ -340,7 +378,7 @@ class Collector:
         a tick's worth of QoS 1 messages per second without bound. The next tick sends each
         station's newest state anyway, so nothing is lost but intermediate states.
         """
-        published: dict[str, Reading] = {}
+        published: dict[str, tuple[Reading, StateForecast | None]] = {}
         unacknowledged: list[mqtt.MQTTMessageInfo] = []
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
@@ -352,18 +390,20 @@ class Collector:
                 continue
             unacknowledged = []
             for station_id, reading in list(self._latest.items()):
-                if published.get(station_id) is reading:
+                forecast = self._forecasts.get(station_id)
+                before = published.get(station_id)
+                if before is not None and before[0] is reading and before[1] is forecast:
                     continue
-                published[station_id] = reading
+                published[station_id] = (reading, forecast)
                 info = self.client.publish(
                     topics.station_state(station_id),
-                    self._state_payload(reading),
+                    self._state_payload(reading, forecast),
                     qos=1,
                     retain=True,
                 )
                 unacknowledged.append(info)
 
-    def _state_payload(self, reading: Reading) -> bytes:
+    def _state_payload(self, reading: Reading, forecast: StateForecast | None = None) -> bytes:
         station = self.catalog.get(reading.station_id)
         document = orjson.dumps(
             {
@@ -374,10 +414,11 @@ class Collector:
                 "qc": reading.qc.names(),
                 "faulty": bool(reading.qc & ~QCFlag.MAINTENANCE),
                 "maintenance": bool(station and station.maintenance),
-                # Filled in by the forecaster and the alert engine when they run.
-                "trend": None,
+                # From the forecaster's latest forecast (null until one arrives); the alert
+                # level is filled in by the alert engine when it runs.
+                "trend": forecast.trend if forecast else None,
                 "alert_level": None,
-                "forecast": None,
+                "forecast": forecast.forecast if forecast else None,
             }
         )
         return _compact(document)

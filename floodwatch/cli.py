@@ -10,11 +10,15 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from floodwatch.errors import FloodwatchError
 from floodwatch.settings import Settings, load_settings
 
-COMPONENTS = ("collector",)
+if TYPE_CHECKING:
+    from floodwatch.http import HealthCheck
+
+COMPONENTS = ("collector", "forecaster")
 log = logging.getLogger("floodwatch")
 
 
@@ -24,6 +28,9 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%Y-%m-%dT%H:%M:%S%z",
     )
+    if level != "DEBUG":
+        # APScheduler logs every job run at INFO: two lines per forecast pass.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def _aware(value: str) -> datetime:
@@ -53,6 +60,33 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
+class Service(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def health(self) -> tuple[bool, dict[str, Any]]: ...
+
+
+def _combined_health(services: dict[str, Service]) -> HealthCheck:
+    """One /healthz for the components of this process: healthy when all of them are.
+
+    The collector's fields stay at the top level, where existing probes look; each other
+    component reports under its own name (a forecaster running alone at the top level).
+    """
+
+    def health() -> tuple[bool, dict[str, Any]]:
+        healthy, details = True, {}
+        for index, (name, service) in enumerate(services.items()):
+            ok, own = service.health()
+            healthy = healthy and ok
+            if index == 0:
+                details.update(own)
+            else:
+                details[name] = own
+        return healthy, details
+
+    return health
+
+
 async def _run(settings: Settings, components: Sequence[str]) -> int:
     from collector.service import Collector
     from floodwatch.catalog import load_catalog
@@ -61,19 +95,64 @@ async def _run(settings: Settings, components: Sequence[str]) -> int:
 
     catalog = load_catalog(settings.stations)
     stop = _stop_event()
-    collector = Collector(settings, catalog, open_store(settings))
+    services: dict[str, Service] = {}
+    renderers = []
+    if "collector" in components:
+        collector = Collector(settings, catalog, open_store(settings))
+        services["collector"] = collector
+        renderers.append(collector.metrics.render)
+    if "forecaster" in components:
+        from forecasting.service import Forecaster
+
+        forecaster = Forecaster(settings, catalog, open_store(settings))
+        services["forecaster"] = forecaster
+        renderers.append(forecaster.metrics.render)
     http = HttpServer(
-        health_app(collector.health, collector.metrics.render),
+        health_app(_combined_health(services), lambda: b"".join(r() for r in renderers)),
         settings.http_host,
         settings.http_port,
     )
     await http.start()
     log.info("health and metrics on http://%s:%d/", settings.http_host, http.port)
+    started: list[Service] = []
     try:
-        await collector.run_until(stop)
+        for service in services.values():
+            await service.start()
+            started.append(service)
+        await stop.wait()
     finally:
+        for service in reversed(started):
+            await service.stop()
         await http.stop()
     return 0
+
+
+async def _forecast_models(settings: Settings, station_ids: Sequence[str]) -> int:
+    from floodwatch.catalog import load_catalog
+    from floodwatch.models import utc_now
+    from forecasting.model_report import report
+    from forecasting.model_store import ModelStore
+
+    catalog = load_catalog(settings.stations)
+    records = []
+    if settings.state_path.exists():  # a look must not create the state file
+        store = ModelStore(settings.state_path)
+        await store.open()
+        try:
+            records = await store.load_all(station_ids)
+        finally:
+            await store.close()
+    now = utc_now()
+    for record in records:
+        station = catalog.get(record.station_id)
+        print("\n".join(report(record, station, now, settings.forecast_relearn_after)))
+    missing = sorted(set(station_ids) - {record.station_id for record in records})
+    for station_id in missing:
+        known = "no model stored yet" if station_id in catalog else "not in the catalog"
+        print(f"{station_id}: {known}")
+    if not records and not station_ids:
+        print(f"no models stored in {settings.state_path} yet (the forecaster learns them)")
+    return 1 if missing else 0
 
 
 async def _check(settings: Settings) -> int:
@@ -116,9 +195,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run services against the configured broker and store")
-    run.add_argument("--components", nargs="+", choices=COMPONENTS, default=list(COMPONENTS))
+    run.add_argument(
+        "--components",
+        nargs="+",
+        choices=COMPONENTS,
+        default=list(COMPONENTS),
+        help="default: all; together they share one /healthz and /metrics",
+    )
 
     sub.add_parser("check", help="validate the configuration and reach the broker and the store")
+
+    forecast = sub.add_parser("forecast", help="inspect the forecaster")
+    forecast_sub = forecast.add_subparsers(dest="forecast_command", required=True)
+    models = forecast_sub.add_parser(
+        "models", help="print the stored learned models (travel times, skill, period)"
+    )
+    models.add_argument("stations", nargs="*", metavar="STATION", help="default: every station")
 
     rep = sub.add_parser("replay", help="publish a replay CSV through MQTT as gauges would")
     rep.add_argument("file", type=Path)
@@ -162,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_run(settings, args.components))
         if args.command == "check":
             return asyncio.run(_check(settings))
+        if args.command == "forecast":
+            return asyncio.run(_forecast_models(settings, args.stations))
         if args.command == "replay":
             return asyncio.run(_replay(settings, args))
         return asyncio.run(_demo(settings, args))

@@ -77,7 +77,7 @@ class ForecastPoint:
     level: float
     lower: float
     upper: float
-    method: str  # "routing" (learned from upstream gauges) or "trend" (own recent levels)
+    method: str  # "routing" (upstream gauges), "autoregressive" (own history) or "trend"
 
     def __post_init__(self) -> None:
         if self.issued_at.tzinfo is None or self.valid_at.tzinfo is None:

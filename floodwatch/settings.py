@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from floodwatch.errors import ConfigError
@@ -89,6 +89,13 @@ class Settings(BaseSettings):
     republish_clean: bool = True
     state_interval_s: float = Field(1.0, ge=0)
 
+    # Forecaster
+    forecast_interval_s: float = Field(300.0, gt=0)
+    forecast_history_h: float = Field(168.0, gt=0)
+    forecast_learn_days: float = Field(365.0, gt=0)
+    forecast_relearn_h: float = Field(24.0, gt=0)
+    forecast_client_id: str = Field("floodwatch-forecaster", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+
     # HTTP health and metrics
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
@@ -121,6 +128,14 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/")
 
+    @field_validator("forecast_client_id")
+    @classmethod
+    def _own_client_id(cls, value: str, info: ValidationInfo) -> str:
+        # Two clients with one id take the session from each other, endlessly.
+        if value == info.data.get("mqtt_client_id"):
+            raise ValueError("must differ from FLOODWATCH_MQTT_CLIENT_ID")
+        return value
+
     @field_validator("telegram_admins", mode="before")
     @classmethod
     def _comma_separated_ids(cls, value: object) -> object:
@@ -139,6 +154,14 @@ class Settings(BaseSettings):
     @property
     def max_age(self) -> timedelta:
         return timedelta(seconds=self.max_age_s)
+
+    @property
+    def forecast_learn_period(self) -> timedelta:
+        return timedelta(days=self.forecast_learn_days)
+
+    @property
+    def forecast_relearn_after(self) -> timedelta:
+        return timedelta(hours=self.forecast_relearn_h)
 
 
 def load_settings(**overrides: object) -> Settings:

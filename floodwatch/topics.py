@@ -8,6 +8,8 @@ PREFIX = "floodwatch"
 STATION_ID_PATTERN = r"[a-z0-9-]{1,64}"
 STATION_ID_RE = re.compile(rf"^{STATION_ID_PATTERN}$")
 GAUGE_LEVEL_FILTER = f"{PREFIX}/gauges/+/level"
+CLEAN_READINGS_FILTER = f"{PREFIX}/readings/+"
+FORECASTS_FILTER = f"{PREFIX}/forecasts/+"
 INVALID_STATION = "_invalid"
 
 
@@ -31,6 +33,10 @@ def alert(station_id: str) -> str:
     return f"{PREFIX}/alerts/{station_id}"
 
 
+def forecast(station_id: str) -> str:
+    return f"{PREFIX}/forecasts/{station_id}"
+
+
 def shared(group: str, topic_filter: str) -> str:
     """A shared subscription, so several collectors in one group split the messages."""
     return f"$share/{group}/{topic_filter}"
@@ -40,5 +46,13 @@ def station_from_gauge_topic(topic: str) -> str | None:
     """The station id of a gauge level topic, or None if the topic or id is malformed."""
     parts = topic.split("/")
     if len(parts) != 4 or parts[0] != PREFIX or parts[1] != "gauges" or parts[3] != "level":
+        return None
+    return parts[2] if STATION_ID_RE.match(parts[2]) else None
+
+
+def station_from_topic(topic: str, kind: str) -> str | None:
+    """The station id of `floodwatch/{kind}/{station_id}` (readings, forecasts, ...), or None."""
+    parts = topic.split("/")
+    if len(parts) != 3 or parts[0] != PREFIX or parts[1] != kind:
         return None
     return parts[2] if STATION_ID_RE.match(parts[2]) else None

@@ -17,9 +17,17 @@ from floodwatch.net import free_port
 
 
 class CollectorProcess:
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        components: tuple[str, ...] = ("collector",),
+    ) -> None:
         self.env = env
         self.log_path = log_path
+        # The collector alone by default: a forecaster in the same process would share its
+        # CPU in the throughput figures and its default client id across test processes.
+        self.components = components
         self.http_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -27,7 +35,7 @@ class CollectorProcess:
         env = {**os.environ, **self.env, "FLOODWATCH_HTTP_PORT": str(self.http_port)}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "floodwatch.cli", "run"],
+                [sys.executable, "-m", "floodwatch.cli", "run", "--components", *self.components],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -56,6 +56,18 @@ def test_influx_secrets_never_shown() -> None:
         ({"FLOODWATCH_MQTT_CLIENT_ID": "has space"}, "FLOODWATCH_MQTT_CLIENT_ID"),
         ({"FLOODWATCH_LOG_LEVEL": "LOUD"}, "FLOODWATCH_LOG_LEVEL"),
         ({"FLOODWATCH_TELEGRAM_ADMINS": "12,abc"}, "FLOODWATCH_TELEGRAM_ADMINS"),
+        ({"FLOODWATCH_FORECAST_INTERVAL_S": "0"}, "FLOODWATCH_FORECAST_INTERVAL_S"),
+        ({"FLOODWATCH_FORECAST_HISTORY_H": "-1"}, "FLOODWATCH_FORECAST_HISTORY_H"),
+        ({"FLOODWATCH_FORECAST_LEARN_DAYS": "0"}, "FLOODWATCH_FORECAST_LEARN_DAYS"),
+        ({"FLOODWATCH_FORECAST_RELEARN_H": "soon"}, "FLOODWATCH_FORECAST_RELEARN_H"),
+        ({"FLOODWATCH_FORECAST_CLIENT_ID": "has space"}, "FLOODWATCH_FORECAST_CLIENT_ID"),
+        (
+            {
+                "FLOODWATCH_MQTT_CLIENT_ID": "fw-1",
+                "FLOODWATCH_FORECAST_CLIENT_ID": "fw-1",
+            },
+            "FLOODWATCH_FORECAST_CLIENT_ID",
+        ),
     ],
 )
 def test_invalid_settings_name_the_variable(
@@ -81,3 +93,13 @@ def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_empty_influx_url_means_embedded_store(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLOODWATCH_INFLUX_URL", "")
     assert load_settings().influx_url is None
+
+
+def test_forecaster_defaults() -> None:
+    settings = Settings()
+    assert settings.forecast_interval_s == 300
+    assert settings.forecast_history_h == 168
+    assert settings.forecast_learn_days == 365
+    assert settings.forecast_relearn_h == 24
+    assert settings.forecast_client_id == "floodwatch-forecaster"
+    assert settings.forecast_client_id != settings.mqtt_client_id

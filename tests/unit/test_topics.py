@@ -31,3 +31,24 @@ def test_topic_builders_follow_the_design() -> None:
     assert topics.station_state("g-1") == "floodwatch/stations/g-1/state"
     assert topics.alert("g-1") == "floodwatch/alerts/g-1"
     assert topics.shared("grp", topics.GAUGE_LEVEL_FILTER) == "$share/grp/floodwatch/gauges/+/level"
+
+
+def test_forecast_topics() -> None:
+    assert topics.forecast("g-1") == "floodwatch/forecasts/g-1"
+    assert topics.FORECASTS_FILTER == "floodwatch/forecasts/+"
+    assert topics.CLEAN_READINGS_FILTER == "floodwatch/readings/+"
+
+
+@pytest.mark.parametrize(
+    ("topic", "kind", "station"),
+    [
+        ("floodwatch/forecasts/rhein-mainz", "forecasts", "rhein-mainz"),
+        ("floodwatch/readings/rhein-mainz", "readings", "rhein-mainz"),
+        ("floodwatch/readings/rhein-mainz", "forecasts", None),
+        ("floodwatch/forecasts/Rhein", "forecasts", None),
+        ("floodwatch/forecasts/a/b", "forecasts", None),
+        ("other/forecasts/a", "forecasts", None),
+    ],
+)
+def test_station_from_topic(topic: str, kind: str, station: str | None) -> None:
+    assert topics.station_from_topic(topic, kind) == station

@@ -1,0 +1,155 @@
+"""Learned forecast models, kept in the state SQLite file so a restart does not relearn.
+
+Each row remembers when the model was learned and a fingerprint of the catalog settings it
+was learned under (the station's upstream gauges and forecast settings): a hydrologist
+changing a travel time or an upstream list makes the stored model stale at once. A failed
+attempt is stored too (no model, the reason), so a restart does not repeat a year-long
+query only to fail the same way before the next relearn is due.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from floodwatch.catalog import Station
+from floodwatch.errors import StoreUnavailable
+from floodwatch.models import from_epoch_ms
+from forecasting.routing import LearnedModel
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS forecast_models (
+    station_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    learned_at_ms INTEGER NOT NULL,
+    model TEXT,    -- LearnedModel.to_dict() as JSON; NULL when learning failed
+    reason TEXT    -- why learning failed
+) WITHOUT ROWID
+"""
+_COLUMNS = "station_id, fingerprint, learned_at_ms, model, reason"
+
+
+def fingerprint(station: Station) -> str:
+    """What a model depends on in the catalog, hashed."""
+    settings = {"upstream": list(station.upstream), "forecast": station.forecast.model_dump()}
+    return hashlib.sha256(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredModel:
+    station_id: str
+    fingerprint: str
+    learned_at: datetime
+    model: LearnedModel | None
+    reason: str | None = None  # why there is no model
+
+    def is_current(self, station: Station, now: datetime, max_age: timedelta) -> bool:
+        return self.fingerprint == fingerprint(station) and now - self.learned_at < max_age
+
+
+class ModelStore:
+    """One SQLite connection (WAL) on its own worker thread; the event loop never waits."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None  # used only on the worker thread
+
+    async def open(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-store")
+        await self._run(self._connect)
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        try:
+            await self._run(self._disconnect)
+        finally:
+            self._executor.shutdown(wait=False)
+            self._executor = None
+
+    async def save(self, record: StoredModel) -> None:
+        await self._run(self._save, _row(record))
+
+    async def load(self, station_id: str) -> StoredModel | None:
+        rows = await self._run(self._select, "WHERE station_id = ?", (station_id,))
+        return rows[0] if rows else None
+
+    async def load_all(self, station_ids: Sequence[str] = ()) -> list[StoredModel]:
+        rows = await self._run(self._select, "ORDER BY station_id", ())
+        wanted = set(station_ids)
+        return [row for row in rows if not wanted or row.station_id in wanted]
+
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        if self._executor is None:
+            raise RuntimeError(f"model store {self.path} is not open")
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, function, *args)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailable(f"model store {self.path}: {exc}") from exc
+
+    # --- worker thread only -------------------------------------------------------------
+
+    def _connect(self) -> None:
+        if self._conn is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            # The alert engine and the bot share this file.
+            conn.execute("PRAGMA busy_timeout=5000")
+            conn.execute(_SCHEMA)
+        except sqlite3.Error:
+            conn.close()
+            raise
+        self._conn = conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise sqlite3.OperationalError("the model store is not connected")
+        return self._conn
+
+    def _save(self, row: tuple[Any, ...]) -> None:
+        self._connection().execute(
+            f"INSERT OR REPLACE INTO forecast_models ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)", row
+        )
+
+    def _select(self, where: str, params: tuple[Any, ...]) -> list[StoredModel]:
+        sql = f"SELECT {_COLUMNS} FROM forecast_models {where}"
+        return [_record(row) for row in self._connection().execute(sql, params).fetchall()]
+
+
+def _row(record: StoredModel) -> tuple[Any, ...]:
+    model = orjson.dumps(record.model.to_dict()).decode() if record.model else None
+    learned_ms = round(record.learned_at.timestamp() * 1000)
+    return (record.station_id, record.fingerprint, learned_ms, model, record.reason)
+
+
+def _record(row: tuple[Any, ...]) -> StoredModel:
+    station_id, print_, learned_ms, model, reason = row
+    try:
+        parsed = LearnedModel.from_dict(orjson.loads(model)) if model is not None else None
+    except (ValueError, KeyError, TypeError) as exc:
+        # Written by another version, or damaged: stale, so it is simply learned again.
+        return StoredModel(station_id, "", from_epoch_ms(learned_ms), None, f"unreadable: {exc}")
+    return StoredModel(station_id, print_, from_epoch_ms(learned_ms), parsed, reason)

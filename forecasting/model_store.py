@@ -9,24 +9,20 @@ query only to fail the same way before the next relearn is due.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
 from floodwatch.catalog import Station
-from floodwatch.errors import StoreUnavailable
 from floodwatch.models import from_epoch_ms
+from floodwatch.sqlite_thread import SQLiteThread
 from forecasting.routing import LearnedModel
-
-T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS forecast_models (
@@ -59,84 +55,38 @@ class StoredModel:
 
 
 class ModelStore:
-    """One SQLite connection (WAL) on its own worker thread; the event loop never waits."""
+    """The `forecast_models` table in the state file, on its own worker thread."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None  # used only on the worker thread
+        self._db = SQLiteThread(path, (_SCHEMA,), "model-store")
 
     async def open(self) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-store")
-        await self._run(self._connect)
+        await self._db.open()
 
     async def close(self) -> None:
-        if self._executor is None:
-            return
-        try:
-            await self._run(self._disconnect)
-        finally:
-            self._executor.shutdown(wait=False)
-            self._executor = None
+        await self._db.close()
 
     async def save(self, record: StoredModel) -> None:
-        await self._run(self._save, _row(record))
+        await self._db.run(_save, _row(record))
 
     async def load(self, station_id: str) -> StoredModel | None:
-        rows = await self._run(self._select, "WHERE station_id = ?", (station_id,))
+        rows = await self._db.run(_select, "WHERE station_id = ?", (station_id,))
         return rows[0] if rows else None
 
     async def load_all(self, station_ids: Sequence[str] = ()) -> list[StoredModel]:
-        rows = await self._run(self._select, "ORDER BY station_id", ())
+        rows = await self._db.run(_select, "", ())
         wanted = set(station_ids)
         return [row for row in rows if not wanted or row.station_id in wanted]
 
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            raise RuntimeError(f"model store {self.path} is not open")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, function, *args)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"model store {self.path}: {exc}") from exc
 
-    # --- worker thread only -------------------------------------------------------------
+def _save(conn: sqlite3.Connection, row: tuple[Any, ...]) -> None:
+    conn.execute(f"INSERT OR REPLACE INTO forecast_models ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)", row)
 
-    def _connect(self) -> None:
-        if self._conn is not None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            # The alert engine and the bot share this file.
-            conn.execute("PRAGMA busy_timeout=5000")
-            conn.execute(_SCHEMA)
-        except sqlite3.Error:
-            conn.close()
-            raise
-        self._conn = conn
 
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise sqlite3.OperationalError("the model store is not connected")
-        return self._conn
-
-    def _save(self, row: tuple[Any, ...]) -> None:
-        self._connection().execute(
-            f"INSERT OR REPLACE INTO forecast_models ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)", row
-        )
-
-    def _select(self, where: str, params: tuple[Any, ...]) -> list[StoredModel]:
-        sql = f"SELECT {_COLUMNS} FROM forecast_models {where}"
-        return [_record(row) for row in self._connection().execute(sql, params).fetchall()]
+def _select(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> list[StoredModel]:
+    sql = f"SELECT {_COLUMNS} FROM forecast_models {where}"
+    return [_record(row) for row in conn.execute(sql, params).fetchall()]
 
 
 def _row(record: StoredModel) -> tuple[Any, ...]:

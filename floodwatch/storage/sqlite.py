@@ -1,26 +1,22 @@
 """The embedded readings and forecasts store: one SQLite file, used when no InfluxDB URL is set.
 
-sqlite3 blocks, so the one connection lives on a dedicated single worker thread and every
-call goes through `run_in_executor`: the event loop never waits on the disk, and the
-connection is never shared between threads.
+The connection lives on its own worker thread (floodwatch/sqlite_thread.py), so the event
+loop never waits on the disk.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import sqlite3
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from floodwatch.errors import StoreRejected, StoreUnavailable
+from floodwatch.errors import StoreRejected
 from floodwatch.models import ForecastPoint, QCFlag, Reading, from_epoch_ms
+from floodwatch.sqlite_thread import SQLiteThread, write_rows
 from floodwatch.storage.line_protocol import check_forecast, epoch_ms_ceil, horizon_seconds
-
-T = TypeVar("T")
 
 # Run on every open; IF NOT EXISTS adds what a file made by an older version lacks.
 _SCHEMA = (
@@ -97,8 +93,7 @@ class SQLiteStore:
     def __init__(self, path: Path | str) -> None:
         self._path = Path(path)
         self.description = f"SQLite {self._path}"
-        self._executor: ThreadPoolExecutor | None = None
-        self._conn: sqlite3.Connection | None = None  # used only on the worker thread
+        self._db = SQLiteThread(self._path, _SCHEMA, "sqlite-store")
 
     def __repr__(self) -> str:
         return f"SQLiteStore({str(self._path)!r})"
@@ -106,22 +101,13 @@ class SQLiteStore:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def open(self) -> None:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
-        await self._run(self._connect)
+        await self._db.open()
 
     async def close(self) -> None:
-        if self._executor is None:
-            return
-        try:
-            await self._run(self._disconnect)
-        finally:
-            # The close job ran after every job queued before it, so nothing is pending.
-            self._executor.shutdown(wait=False)
-            self._executor = None
+        await self._db.close()
 
     async def ping(self) -> None:
-        await self._run(self._ping)
+        await self._db.run(_ping)
 
     # --- data ---------------------------------------------------------------------------
 
@@ -129,7 +115,7 @@ class SQLiteStore:
         if not readings:
             return
         try:
-            await self._run(self._write, _UPSERT, _row, readings)
+            await self._db.run(write_rows, _UPSERT, _row, readings)
         except _InvalidData as exc:
             raise StoreRejected(f"{self.description}: {exc}") from None
 
@@ -139,24 +125,24 @@ class SQLiteStore:
             f"SELECT {_COLUMNS} FROM readings"
             " WHERE station_id = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms"
         )
-        return await self._run(self._select, sql, (station_id, start_ms, end_ms))
+        return await self._db.run(_select, sql, (station_id, start_ms, end_ms))
 
     async def latest(self, station_id: str, limit: int = 1) -> list[Reading]:
         if limit < 1:
             return []  # SQLite reads a negative LIMIT as "no limit"
         sql = f"SELECT {_COLUMNS} FROM readings WHERE station_id = ? ORDER BY ts_ms DESC LIMIT ?"
-        readings = await self._run(self._select, sql, (station_id, limit))
+        readings = await self._db.run(_select, sql, (station_id, limit))
         readings.reverse()
         return readings
 
     async def count(self, station_id: str) -> int:
-        return await self._run(self._count, station_id)
+        return await self._db.run(_count, station_id)
 
     async def write_forecasts(self, points: Sequence[ForecastPoint]) -> None:
         if not points:
             return
         try:
-            await self._run(self._write, _UPSERT_FORECAST, _forecast_row, points)
+            await self._db.run(write_rows, _UPSERT_FORECAST, _forecast_row, points)
         except _InvalidData as exc:
             raise StoreRejected(f"{self.description}: {exc}") from None
 
@@ -172,7 +158,7 @@ class SQLiteStore:
         sql = (
             f"SELECT {_FORECAST_COLUMNS} FROM forecasts WHERE {where} ORDER BY valid_ms, horizon_s"
         )
-        return await self._run(self._select_forecasts, sql, params)
+        return await self._db.run(_select_forecasts, sql, params)
 
     async def latest_forecast_run(self, station_id: str) -> list[ForecastPoint]:
         sql = (
@@ -180,76 +166,27 @@ class SQLiteStore:
             " (SELECT max(issued_ms) FROM forecasts WHERE station_id = ?)"
             " ORDER BY horizon_s, valid_ms"
         )
-        return await self._run(self._select_forecasts, sql, (station_id, station_id))
+        return await self._db.run(_select_forecasts, sql, (station_id, station_id))
 
-    # --- executor plumbing --------------------------------------------------------------
 
-    async def _run(self, function: Callable[..., T], *args: Any) -> T:
-        if self._executor is None:
-            raise RuntimeError(f"{self.description} is not open; call open() first")
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, function, *args)
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreUnavailable(f"{self.description}: {exc}") from exc
+def _ping(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT 1").fetchone()
 
-    # --- worker thread only -------------------------------------------------------------
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise sqlite3.OperationalError("the database is not connected")
-        return self._conn
+def _select(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Reading]:
+    return [_reading(row) for row in conn.execute(sql, params).fetchall()]
 
-    def _connect(self) -> None:
-        if self._conn is not None:
-            return
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        # Autocommit mode: transactions are opened explicitly where they are wanted.
-        conn = sqlite3.connect(self._path, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            # With WAL, NORMAL loses nothing on a process crash, only on power loss.
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=5000")
-            for statement in _SCHEMA:
-                conn.execute(statement)
-        except sqlite3.Error:
-            conn.close()
-            raise
-        self._conn = conn
 
-    def _disconnect(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+def _select_forecasts(
+    conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]
+) -> list[ForecastPoint]:
+    return [_forecast_point(row) for row in conn.execute(sql, params).fetchall()]
 
-    def _ping(self) -> None:
-        self._connection().execute("SELECT 1").fetchone()
 
-    def _write(self, sql: str, to_row: Callable[[T], tuple[Any, ...]], items: Sequence[T]) -> None:
-        # Rows are built (and checked) before BEGIN, so one bad item stores nothing.
-        rows = [to_row(item) for item in items]
-        conn = self._connection()
-        conn.execute("BEGIN")
-        try:
-            conn.executemany(sql, rows)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def _select(self, sql: str, params: tuple[Any, ...]) -> list[Reading]:
-        rows = self._connection().execute(sql, params).fetchall()
-        return [_reading(row) for row in rows]
-
-    def _select_forecasts(self, sql: str, params: tuple[Any, ...]) -> list[ForecastPoint]:
-        rows = self._connection().execute(sql, params).fetchall()
-        return [_forecast_point(row) for row in rows]
-
-    def _count(self, station_id: str) -> int:
-        sql = "SELECT count(*) FROM readings WHERE station_id = ?"
-        (count,) = self._connection().execute(sql, (station_id,)).fetchone()
-        return int(count)
+def _count(conn: sqlite3.Connection, station_id: str) -> int:
+    sql = "SELECT count(*) FROM readings WHERE station_id = ?"
+    (count,) = conn.execute(sql, (station_id,)).fetchone()
+    return int(count)
 
 
 def _check_finite(reading: Reading) -> None:

@@ -28,9 +28,11 @@ class AlertRules:
     offline_after_s: float = 3600.0  # no reading this long: the gauge is offline
     fault_clear_readings: int = 4  # clean readings in a row that end a fault
     # A pre-warning is re-sent when its expected time moves by at least the larger of
-    # these: an absolute step, and a share of the time still to go.
-    prewarning_shift_s: float = 3600.0
-    prewarning_shift_share: float = 0.25
+    # these: an absolute step, and a share of the time still to go; and not more often
+    # than every `prewarning_update_gap_s` (a resident reads a moving estimate as noise).
+    prewarning_shift_s: float = 7200.0
+    prewarning_shift_share: float = 0.33
+    prewarning_update_gap_s: float = 3 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +194,14 @@ def prewarn(
         if current is None:
             return Transition(state)
         outlook = forecast.outlook(current.key)
-        if outlook is not None and outlook.status in ("possible", "reached"):
-            return Transition(state)  # still plausible, or about to come true
+        if outlook is not None and outlook.status == "reached":
+            return Transition(state)  # comes true with the next reading
+        if (
+            outlook is not None
+            and outlook.status == "possible"
+            and forecast.at <= current.expected_at
+        ):
+            return Transition(state)  # still plausible: no flapping on the band's edge
         rung = ladder[_index(station, current.key)] if _index(station, current.key) >= 0 else None
         event = _event(station, EventKind.PREWARNING_WITHDRAWN, forecast.at, rung, **common)
         return Transition(replace(state, prewarning=None), (event,))
@@ -211,7 +219,8 @@ def prewarn(
     to_go = (current.expected_at - forecast.at).total_seconds()
     shift = max(rules.prewarning_shift_s, rules.prewarning_shift_share * max(to_go, 0.0))
     moved = abs((outlook.expected_at - current.expected_at).total_seconds()) >= shift
-    if index == _index(station, current.key) and not moved:
+    rested = (forecast.at - current.issued_at).total_seconds() >= rules.prewarning_update_gap_s
+    if index == _index(station, current.key) and not (moved and rested):
         return Transition(state)
     previous = (
         ladder[_index(station, current.key)] if index != _index(station, current.key) else None

@@ -20,6 +20,7 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
+from alerts.channels import current as alert_current
 from collector.decode import DecodeLimits, Rejection, decode
 from collector.inbox import Inbound, Inbox
 from collector.metrics import CollectorMetrics
@@ -44,6 +45,7 @@ PRIME_HISTORY = 32
 # is still counted and published on floodwatch/rejected/{station_id}.
 REJECT_LOGS_PER_MINUTE = 20
 FORECASTS_PREFIX = topics.FORECASTS_FILTER.removesuffix("+")
+ALERTS_PREFIX = topics.ALERTS_FILTER.removesuffix("+")
 
 
 def _compact(payload: bytes) -> bytes:
@@ -100,6 +102,7 @@ class Collector:
         self._latest: dict[str, Reading] = {}
         # Written on paho's thread, read by the state loop; one dict item at a time.
         self._forecasts: dict[str, StateForecast] = {}
+        self._alerts: dict[str, alert_current.CurrentAlert] = {}
         self._reject_log_window = (0.0, 0)
         self._tasks: list[asyncio.Task[None]] = []
         self._spool_failing = False
@@ -191,7 +194,9 @@ class Collector:
             # Never shared: every collector publishes state, so each must see every forecast.
             # QoS 0: the retained forecast is delivered again on every (re)subscription, and
             # with manual acknowledgement QoS 1 messages would need acks of their own.
+            # The same holds for the alert engine's retained current alert pictures.
             subscriptions.append((topics.FORECASTS_FILTER, 0))
+            subscriptions.append((topics.ALERTS_CURRENT_FILTER, 0))
         self._subscribed.clear()
         _rc, self._subscribe_mid = client.subscribe(subscriptions)
         log.info(
@@ -210,8 +215,8 @@ class Collector:
             log.error("broker refused the subscription: %s", ", ".join(map(str, reasons)))
             return
         if any(reason.is_failure for reason in reasons[1:]):
-            # Readings still flow; only the forecast in the station state stays empty.
-            log.warning("broker refused the forecasts subscription: %s", reasons[1:])
+            # Readings still flow; only the forecast or alert in the station state stays empty.
+            log.warning("broker refused the forecasts or alerts subscription: %s", reasons[1:])
         self._subscribed.set()
 
     async def wait_subscribed(self, wait_s: float = 10.0) -> None:
@@ -234,6 +239,9 @@ class Collector:
         assert self._inbox is not None
         if msg.topic.startswith(FORECASTS_PREFIX):
             self._on_forecast(msg)
+            return
+        if msg.topic.startswith(ALERTS_PREFIX):
+            self._on_alert_picture(msg)
             return
         self.metrics.received.inc()
         received_at = utc_now()
@@ -261,6 +269,17 @@ class Collector:
         # A retained forecast delivered on resubscription may be older than one already seen.
         if previous is None or previous.issued_at <= forecast.issued_at:
             self._forecasts[station_id] = forecast
+
+    def _on_alert_picture(self, msg: mqtt.MQTTMessage) -> None:
+        station_id = topics.station_from_alert_current_topic(msg.topic)
+        picture = alert_current.parse(bytes(msg.payload))
+        if station_id not in self.catalog or picture is None:
+            log.debug("ignored an alert picture on %s", msg.topic)
+            return
+        assert station_id is not None
+        previous = self._alerts.get(station_id)
+        if previous is None or previous.updated_at <= picture.updated_at:
+            self._alerts[station_id] = picture
 
     def _reject(self, client: mqtt.Client, rejection: Rejection, received_at: datetime) -> None:
         reason = str(rejection.reason)
@@ -378,7 +397,9 @@ class Collector:
         a tick's worth of QoS 1 messages per second without bound. The next tick sends each
         station's newest state anyway, so nothing is lost but intermediate states.
         """
-        published: dict[str, tuple[Reading, StateForecast | None]] = {}
+        published: dict[
+            str, tuple[Reading, StateForecast | None, alert_current.CurrentAlert | None]
+        ] = {}
         unacknowledged: list[mqtt.MQTTMessageInfo] = []
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
@@ -391,19 +412,30 @@ class Collector:
             unacknowledged = []
             for station_id, reading in list(self._latest.items()):
                 forecast = self._forecasts.get(station_id)
+                alert = self._alerts.get(station_id)
                 before = published.get(station_id)
-                if before is not None and before[0] is reading and before[1] is forecast:
+                if (
+                    before is not None
+                    and before[0] is reading
+                    and before[1] is forecast
+                    and before[2] is alert
+                ):
                     continue
-                published[station_id] = (reading, forecast)
+                published[station_id] = (reading, forecast, alert)
                 info = self.client.publish(
                     topics.station_state(station_id),
-                    self._state_payload(reading, forecast),
+                    self._state_payload(reading, forecast, alert),
                     qos=1,
                     retain=True,
                 )
                 unacknowledged.append(info)
 
-    def _state_payload(self, reading: Reading, forecast: StateForecast | None = None) -> bytes:
+    def _state_payload(
+        self,
+        reading: Reading,
+        forecast: StateForecast | None = None,
+        alert: alert_current.CurrentAlert | None = None,
+    ) -> bytes:
         station = self.catalog.get(reading.station_id)
         document = orjson.dumps(
             {
@@ -414,10 +446,13 @@ class Collector:
                 "qc": reading.qc.names(),
                 "faulty": bool(reading.qc & ~QCFlag.MAINTENANCE),
                 "maintenance": bool(station and station.maintenance),
-                # From the forecaster's latest forecast (null until one arrives); the alert
-                # level is filled in by the alert engine when it runs.
+                # From the forecaster's latest forecast (null until one arrives).
                 "trend": forecast.trend if forecast else None,
-                "alert_level": None,
+                # From the alert engine's current picture (null while none runs): the rung
+                # held, the pre-warning out, and whether the engine deems the gauge offline.
+                "alert_level": alert.level if alert else None,
+                "prewarning": alert.prewarning if alert else None,
+                "offline": alert.offline if alert else None,
                 "forecast": forecast.forecast if forecast else None,
             }
         )

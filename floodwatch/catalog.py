@@ -10,6 +10,7 @@ import enum
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import (
@@ -22,6 +23,7 @@ from pydantic import (
 )
 
 from floodwatch.errors import ConfigError
+from floodwatch.settings import check_timezone
 from floodwatch.topics import STATION_ID_PATTERN
 
 Unit = Literal["cm", "m", "ft"]
@@ -135,7 +137,16 @@ class Station(_Model):
     valid_range: ValidRange | None = None
     qc: QCSettings = QCSettings()
     forecast: ForecastSettings = ForecastSettings()
+    # IANA zone for local times in this gauge's messages; default FLOODWATCH_TIMEZONE.
+    timezone: str | None = None
     source: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_timezone(value)
+        return value
 
     @model_validator(mode="after")
     def _ladder_is_ordered(self) -> Station:
@@ -170,6 +181,10 @@ class Station(_Model):
     @property
     def max_jump_per_hour(self) -> float:
         return self.qc.max_jump_per_hour or DEFAULT_MAX_JUMP_PER_HOUR[self.unit]
+
+    def zone(self, default: str = "UTC") -> ZoneInfo:
+        """The zone local times of this gauge are shown in (`default`: the setting)."""
+        return ZoneInfo(self.timezone or default)
 
     def name(self, language: str = "en") -> str:
         return self.names.get(language) or next(iter(self.names.values()))

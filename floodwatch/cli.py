@@ -18,7 +18,7 @@ from floodwatch.settings import Settings, load_settings
 if TYPE_CHECKING:
     from floodwatch.http import HealthCheck
 
-COMPONENTS = ("collector", "forecaster")
+COMPONENTS = ("collector", "forecaster", "alerts")
 log = logging.getLogger("floodwatch")
 
 
@@ -107,11 +107,15 @@ async def _run(settings: Settings, components: Sequence[str]) -> int:
         forecaster = Forecaster(settings, catalog, open_store(settings))
         services["forecaster"] = forecaster
         renderers.append(forecaster.metrics.render)
-    http = HttpServer(
-        health_app(_combined_health(services), lambda: b"".join(r() for r in renderers)),
-        settings.http_host,
-        settings.http_port,
-    )
+    app = health_app(_combined_health(services), lambda: b"".join(r() for r in renderers))
+    if "alerts" in components:
+        from alerts.component import AlertComponent
+
+        alerts = AlertComponent(settings)  # engine, delivery channels, HTTP API
+        alerts.add_routes(app)
+        services["alerts"] = alerts
+        renderers.append(alerts.render)
+    http = HttpServer(app, settings.http_host, settings.http_port)
     await http.start()
     log.info("health and metrics on http://%s:%d/", settings.http_host, http.port)
     started: list[Service] = []
@@ -125,6 +129,30 @@ async def _run(settings: Settings, components: Sequence[str]) -> int:
             await service.stop()
         await http.stop()
     return 0
+
+
+async def _thresholds(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts import thresholds_cli as cli
+
+    by = getattr(args, "by", None) or _os_user()
+    if args.command == "maintenance":
+        return await cli.set_one(settings, args.station, "maintenance", args.state, by)
+    action = args.thresholds_command
+    if action == "show":
+        return await cli.show(settings, args.station)
+    if action == "set":
+        return await cli.set_values(settings, args.assignments, by)
+    if action == "margin":
+        return await cli.set_one(settings, args.station, "clear_margin", args.value, by)
+    if action == "reset":
+        return await cli.reset(settings, args.station, args.keys, by)
+    return await cli.audit(settings, args.station, args.limit)
+
+
+def _os_user() -> str:
+    from alerts.thresholds import default_author
+
+    return default_author()
 
 
 async def _forecast_models(settings: Settings, station_ids: Sequence[str]) -> int:
@@ -184,10 +212,70 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _backtest(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts.backtest import Options, backtest
+    from alerts.engine import rules_from
+
+    options = Options(
+        catalog=args.stations or settings.stations,
+        data=args.data,
+        out=args.out,
+        sets=args.set,
+        margins=args.margin,
+        start=args.start,
+        until=args.until,
+        learn_until=args.learn_until,
+        issue_every_min=args.issue_every_min,
+        gauges=args.gauges,
+        rules=rules_from(settings),
+        plots=not args.no_plots,
+    )
+    return backtest(options)
+
+
+def _minutes(value: str) -> float:
+    minutes = float(value)
+    if not minutes > 0:
+        raise argparse.ArgumentTypeError("must be a positive number of minutes")
+    return minutes
+
+
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from floodwatch.demo import run_demo
 
     return await run_demo(settings, replay_file=args.replay, out_dir=args.out, speed=args.speed)
+
+
+def _threshold_commands(sub: Any) -> None:
+    """Hydrologists' edits, stored with who and when; a running engine applies them."""
+    by = argparse.ArgumentParser(add_help=False)
+    by.add_argument("--by", default=None, help="who makes the change (default: the OS user)")
+    thresholds = sub.add_parser(
+        "thresholds", help="show or change a gauge's thresholds (kept with an audit trail)"
+    )
+    th_sub = thresholds.add_subparsers(dest="thresholds_command", required=True)
+    show = th_sub.add_parser("show", help="the ladder in force: catalog values and changes")
+    show.add_argument("station")
+    set_ = th_sub.add_parser(
+        "set", parents=[by], help="set rung values: STATION.KEY=VALUE ... (checked together)"
+    )
+    set_.add_argument("assignments", nargs="+", metavar="STATION.KEY=VALUE")
+    margin = th_sub.add_parser("margin", parents=[by], help="set the clear margin (hysteresis)")
+    margin.add_argument("station")
+    margin.add_argument("value", type=float)
+    reset = th_sub.add_parser(
+        "reset", parents=[by], help="back to the catalog file's values (default: every change)"
+    )
+    reset.add_argument("station")
+    reset.add_argument("keys", nargs="*", metavar="KEY", help="level keys, margin, maintenance")
+    audit = th_sub.add_parser("audit", help="who changed what, when (newest first)")
+    audit.add_argument("station", nargs="?", default=None)
+    audit.add_argument("--limit", type=int, default=100)
+    maintenance = sub.add_parser(
+        "maintenance", parents=[by], help="switch a gauge's maintenance mode (no resident alerts)"
+    )
+    maintenance.add_argument("station")
+    maintenance.add_argument("state", choices=("on", "off"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -212,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     models.add_argument("stations", nargs="*", metavar="STATION", help="default: every station")
 
+    _threshold_commands(sub)
+
     rep = sub.add_parser("replay", help="publish a replay CSV through MQTT as gauges would")
     rep.add_argument("file", type=Path)
     rep.add_argument(
@@ -233,6 +323,21 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--end", type=_aware, default=None)
     conv.add_argument("--station-id", default=None, help="override the id (one source only)")
 
+    bt = sub.add_parser("backtest", help="replay a recording through forecasts and alerts")
+    bt.add_argument("--stations", type=Path, default=None, help="catalog (FLOODWATCH_STATIONS)")
+    bt.add_argument("--data", type=Path, required=True, help="replay CSV (plain or .gz)")
+    bt.add_argument("--out", type=Path, required=True, help="folder for the report")
+    bt.add_argument("--set", action="append", default=[], metavar="STATION.LEVEL=VALUE")
+    bt.add_argument("--margin", action="append", default=[], metavar="STATION=VALUE")
+    bt.add_argument("--from", dest="start", type=_aware, default=None, help="evaluation start")
+    bt.add_argument("--until", type=_aware, default=None, help="evaluation end")
+    bt.add_argument("--learn-until", type=_aware, default=None, help="default: --from")
+    bt.add_argument("--issue-every-min", type=_minutes, default=None, metavar="N")
+    bt.add_argument(
+        "--gauges", nargs="+", default=[], metavar="STATION", help="default: all in the data"
+    )
+    bt.add_argument("--no-plots", action="store_true", help="skip the PNG hydrographs")
+
     demo = sub.add_parser("demo", help="everything embedded: broker, collector, store, a flood")
     demo.add_argument("--replay", type=Path, default=None, help="play this replay CSV instead")
     demo.add_argument("--out", type=Path, default=Path("demo-report"))
@@ -247,8 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             _setup_logging("INFO")
             return _convert(args)
         settings = load_settings()
-        # The demo's output is for people: service logs only when asked for.
-        quiet = args.command == "demo" and "log_level" not in settings.model_fields_set
+        # Output for people: service logs only when asked for.
+        quiet = (
+            args.command in ("demo", "thresholds", "maintenance")
+            and "log_level" not in settings.model_fields_set
+        )
         _setup_logging("WARNING" if quiet else settings.log_level)
         if args.command == "run":
             return asyncio.run(_run(settings, args.components))
@@ -256,8 +364,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_check(settings))
         if args.command == "forecast":
             return asyncio.run(_forecast_models(settings, args.stations))
+        if args.command in ("thresholds", "maintenance"):
+            return asyncio.run(_thresholds(settings, args))
         if args.command == "replay":
             return asyncio.run(_replay(settings, args))
+        if args.command == "backtest":
+            return _backtest(settings, args)
         return asyncio.run(_demo(settings, args))
     except FloodwatchError as exc:
         print(f"floodwatch: {exc}", file=sys.stderr)

@@ -90,3 +90,33 @@ class ForecastPoint:
     @property
     def issued_ms(self) -> int:
         return round(self.issued_at.timestamp() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert event as stored beside the readings, for Grafana annotations.
+
+    Written by the alert engine's readings-store channel; the outbox in the state store
+    stays the record of truth, this is its copy for dashboards. Keyed by `event_id` in
+    SQLite and by (station, kind, severity, time) in InfluxDB, so a rewrite after a
+    redelivery is the same record.
+    """
+
+    event_id: str
+    station_id: str
+    at: datetime
+    kind: str  # alerts.events.EventKind value
+    severity: str | None  # watch | warning | danger; None for all-clear and gauge health
+    title: str  # short English plain text (the annotation's title)
+    text: str  # the message as residents or operators read it, one line
+    level: float | None = None  # observed level, station unit
+    threshold: float | None = None  # the rung's value
+    threshold_key: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError("AlertRecord.at must be timezone-aware")
+
+    @property
+    def at_ms(self) -> int:
+        return round(self.at.timestamp() * 1000)

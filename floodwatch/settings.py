@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -96,6 +97,17 @@ class Settings(BaseSettings):
     forecast_relearn_h: float = Field(24.0, gt=0)
     forecast_client_id: str = Field("floodwatch-forecaster", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
+    # Alert engine
+    alert_client_id: str = Field("floodwatch-alerts", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    alert_clear_dwell_s: float = Field(1800.0, ge=0)
+    alert_offline_after_s: float = Field(3600.0, gt=0)
+    alert_fault_clear_readings: int = Field(4, ge=1)
+    alert_prewarning_shift_s: float = Field(7200.0, ge=0)
+    alert_tick_s: float = Field(30.0, gt=0)
+    catalog_poll_s: float = Field(5.0, gt=0)
+    # Local time in messages; a station's own `timezone` in the catalog wins.
+    timezone: str = "UTC"
+
     # HTTP health and metrics
     http_host: str = "127.0.0.1"
     http_port: int = Field(8080, ge=0, le=65535)
@@ -136,6 +148,22 @@ class Settings(BaseSettings):
             raise ValueError("must differ from FLOODWATCH_MQTT_CLIENT_ID")
         return value
 
+    @field_validator("alert_client_id")
+    @classmethod
+    def _alert_id_is_unique(cls, value: str, info: ValidationInfo) -> str:
+        others = (info.data.get("mqtt_client_id"), info.data.get("forecast_client_id"))
+        if value in others:
+            raise ValueError(
+                "must differ from FLOODWATCH_MQTT_CLIENT_ID and FLOODWATCH_FORECAST_CLIENT_ID"
+            )
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        check_timezone(value)
+        return value
+
     @field_validator("telegram_admins", mode="before")
     @classmethod
     def _comma_separated_ids(cls, value: object) -> object:
@@ -146,6 +174,10 @@ class Settings(BaseSettings):
     @property
     def mqtt(self) -> MqttEndpoint:
         return MqttEndpoint.parse(self.mqtt_url.get_secret_value())
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def max_future(self) -> timedelta:
@@ -162,6 +194,16 @@ class Settings(BaseSettings):
     @property
     def forecast_relearn_after(self) -> timedelta:
         return timedelta(hours=self.forecast_relearn_h)
+
+
+def check_timezone(name: str) -> None:
+    """Raise ValueError unless `name` is an IANA time zone this system knows."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; use an IANA name such as Europe/Berlin or UTC"
+        ) from None
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -10,6 +10,9 @@ STATION_ID_RE = re.compile(rf"^{STATION_ID_PATTERN}$")
 GAUGE_LEVEL_FILTER = f"{PREFIX}/gauges/+/level"
 CLEAN_READINGS_FILTER = f"{PREFIX}/readings/+"
 FORECASTS_FILTER = f"{PREFIX}/forecasts/+"
+ALERTS_FILTER = f"{PREFIX}/alerts/+"
+# A single-level wildcard never matches the events topic, so the two filters stay apart.
+ALERTS_CURRENT_FILTER = f"{PREFIX}/alerts/+/current"
 INVALID_STATION = "_invalid"
 
 
@@ -33,6 +36,11 @@ def alert(station_id: str) -> str:
     return f"{PREFIX}/alerts/{station_id}"
 
 
+def alert_current(station_id: str) -> str:
+    """The retained current alert picture of a gauge."""
+    return f"{PREFIX}/alerts/{station_id}/current"
+
+
 def forecast(station_id: str) -> str:
     return f"{PREFIX}/forecasts/{station_id}"
 
@@ -54,5 +62,13 @@ def station_from_topic(topic: str, kind: str) -> str | None:
     """The station id of `floodwatch/{kind}/{station_id}` (readings, forecasts, ...), or None."""
     parts = topic.split("/")
     if len(parts) != 3 or parts[0] != PREFIX or parts[1] != kind:
+        return None
+    return parts[2] if STATION_ID_RE.match(parts[2]) else None
+
+
+def station_from_alert_current_topic(topic: str) -> str | None:
+    """The station id of `floodwatch/alerts/{station_id}/current`, or None."""
+    parts = topic.split("/")
+    if len(parts) != 4 or parts[0] != PREFIX or parts[1] != "alerts" or parts[3] != "current":
         return None
     return parts[2] if STATION_ID_RE.match(parts[2]) else None

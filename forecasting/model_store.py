@@ -36,9 +36,24 @@ CREATE TABLE IF NOT EXISTS forecast_models (
 _COLUMNS = "station_id, fingerprint, learned_at_ms, model, reason"
 
 
+def _numbers_as_floats(value: Any) -> Any:
+    """YAML `1` and `1.0` are the same setting; without this a catalog re-saved by another
+    tool would make every stored model stale."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, dict):
+        return {key: _numbers_as_floats(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_numbers_as_floats(item) for item in value]
+    return value
+
+
 def fingerprint(station: Station) -> str:
     """What a model depends on in the catalog, hashed."""
-    settings = {"upstream": list(station.upstream), "forecast": station.forecast.model_dump()}
+    forecast = _numbers_as_floats(station.forecast.model_dump())
+    settings = {"upstream": list(station.upstream), "forecast": forecast}
     return hashlib.sha256(orjson.dumps(settings, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 

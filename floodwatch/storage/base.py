@@ -6,17 +6,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from floodwatch.models import ForecastPoint, Reading
+from floodwatch.models import AlertRecord, ForecastPoint, Reading
 
 
 class ReadingStore(Protocol):
-    """Idempotent storage of readings and forecasts.
+    """Idempotent storage of readings, forecasts and alert events.
 
     The same (station, timestamp) written twice is one reading; the same (station, horizon,
-    valid time) written twice is one forecast point. Every method raises `StoreUnavailable`
-    when the store cannot be reached, and `write` and `write_forecasts` raise
-    `StoreRejected` when the store refuses the data itself (NaN or infinite values, for
-    instance), storing none of the call's data.
+    valid time) written twice is one forecast point; the same alert event written twice is
+    one record. Every method raises `StoreUnavailable` when the store cannot be reached,
+    and the write methods raise `StoreRejected` when the store refuses the data itself
+    (NaN or infinite values, for instance), storing none of the call's data.
     """
 
     description: str
@@ -57,3 +57,14 @@ class ReadingStore(Protocol):
 
     async def latest_forecast_run(self, station_id: str) -> list[ForecastPoint]:
         """The points of the station's most recent issue time, by horizon; [] if none."""
+
+    async def write_alert_events(self, records: Sequence[AlertRecord]) -> None:
+        """Store alert events (Grafana annotations); an event written again is one record.
+
+        Text fields must not contain line breaks (InfluxDB's line protocol cannot carry them).
+        """
+
+    async def query_alert_events(
+        self, station_id: str | None, start: datetime, end: datetime
+    ) -> list[AlertRecord]:
+        """Alert events with start <= at < end, of one station or (None) all, by time."""

@@ -20,8 +20,9 @@ import orjson
 from yarl import URL
 
 from floodwatch.errors import StoreRejected, StoreUnavailable
-from floodwatch.models import ForecastPoint, Reading
+from floodwatch.models import AlertRecord, ForecastPoint, Reading
 from floodwatch.settings import Settings
+from floodwatch.storage import alert_lines
 from floodwatch.storage import line_protocol as lp
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,9 @@ class InfluxStore:
 
     async def write_forecasts(self, points: Sequence[ForecastPoint]) -> None:
         await self._write_points(points, lp.encode_forecasts)
+
+    async def write_alert_events(self, records: Sequence[AlertRecord]) -> None:
+        await self._write_points(records, alert_lines.encode_alerts)
 
     async def _write_points(
         self, points: Sequence[T], encode: Callable[[Sequence[T]], bytes]
@@ -212,6 +216,15 @@ class InfluxStore:
         documents = await self._select(query)
         try:
             return lp.parse_forecasts(documents, station_id)
+        except lp.InfluxResponseError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from None
+
+    async def query_alert_events(
+        self, station_id: str | None, start: datetime, end: datetime
+    ) -> list[AlertRecord]:
+        documents = await self._select(alert_lines.alert_range_query(station_id, start, end))
+        try:
+            return alert_lines.parse_alerts(documents)
         except lp.InfluxResponseError as exc:
             raise StoreUnavailable(f"{self.description}: {exc}") from None
 

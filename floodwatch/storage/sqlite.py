@@ -1,4 +1,5 @@
-"""The embedded readings and forecasts store: one SQLite file, used when no InfluxDB URL is set.
+"""The embedded store of readings, forecasts and alert events: one SQLite file, used when no
+InfluxDB URL is set.
 
 The connection lives on its own worker thread (floodwatch/sqlite_thread.py), so the event
 loop never waits on the disk.
@@ -14,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from floodwatch.errors import StoreRejected
-from floodwatch.models import ForecastPoint, QCFlag, Reading, from_epoch_ms
+from floodwatch.models import AlertRecord, ForecastPoint, QCFlag, Reading, from_epoch_ms
 from floodwatch.sqlite_thread import SQLiteThread, write_rows
+from floodwatch.storage.alert_lines import check_alert
 from floodwatch.storage.line_protocol import check_forecast, epoch_ms_ceil, horizon_seconds
 
 # Run on every open; IF NOT EXISTS adds what a file made by an older version lacks.
@@ -47,6 +49,22 @@ _SCHEMA = (
     """,
     # latest_forecast_run looks up a station's newest issue time, then that run's points.
     "CREATE INDEX IF NOT EXISTS forecasts_by_issue ON forecasts (station_id, issued_ms)",
+    """
+    CREATE TABLE IF NOT EXISTS alert_events (
+        event_id TEXT PRIMARY KEY,
+        station_id TEXT NOT NULL,
+        at_ms INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        severity TEXT,
+        title TEXT NOT NULL,
+        text TEXT NOT NULL,
+        level REAL,
+        threshold REAL,
+        threshold_key TEXT
+    ) WITHOUT ROWID
+    """,
+    "CREATE INDEX IF NOT EXISTS alert_events_by_time ON alert_events (at_ms)",
+    "CREATE INDEX IF NOT EXISTS alert_events_by_station ON alert_events (station_id, at_ms)",
 )
 
 # An upsert rather than INSERT OR REPLACE: InfluxDB merges the fields of a point written
@@ -79,8 +97,20 @@ ON CONFLICT (station_id, horizon_s, valid_ms) DO UPDATE SET
 
 _FORECAST_COLUMNS = "station_id, horizon_s, valid_ms, issued_ms, level, lower, upper, method"
 
+# An alert event is deterministic for its id, so a rewrite (a redelivery) replaces it whole.
+_UPSERT_ALERT = """
+INSERT OR REPLACE INTO alert_events
+    (event_id, station_id, at_ms, kind, severity, title, text, level, threshold, threshold_key)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+_ALERT_COLUMNS = (
+    "event_id, station_id, at_ms, kind, severity, title, text, level, threshold, threshold_key"
+)
+
 Row = tuple[str, int, float, int, int | None, float | None, float | None]
 ForecastRow = tuple[str, int, int, int, float, float, float, str]
+AlertRow = tuple[str, str, int, str, str | None, str, str, float | None, float | None, str | None]
 
 
 class _InvalidData(ValueError):
@@ -167,6 +197,25 @@ class SQLiteStore:
             " ORDER BY horizon_s, valid_ms"
         )
         return await self._db.run(_select_forecasts, sql, (station_id, station_id))
+
+    async def write_alert_events(self, records: Sequence[AlertRecord]) -> None:
+        if not records:
+            return
+        try:
+            await self._db.run(write_rows, _UPSERT_ALERT, _alert_row, records)
+        except _InvalidData as exc:
+            raise StoreRejected(f"{self.description}: {exc}") from None
+
+    async def query_alert_events(
+        self, station_id: str | None, start: datetime, end: datetime
+    ) -> list[AlertRecord]:
+        where = "at_ms >= ? AND at_ms < ?"
+        params: tuple[Any, ...] = (epoch_ms_ceil(start), epoch_ms_ceil(end))
+        if station_id is not None:
+            where = "station_id = ? AND " + where
+            params = (station_id, *params)
+        sql = f"SELECT {_ALERT_COLUMNS} FROM alert_events WHERE {where} ORDER BY at_ms, event_id"
+        return await self._db.run(_select_alerts, sql, params)
 
 
 def _ping(conn: sqlite3.Connection) -> None:
@@ -258,4 +307,45 @@ def _forecast_point(row: ForecastRow) -> ForecastPoint:
         lower=lower,
         upper=upper,
         method=method,
+    )
+
+
+def _select_alerts(
+    conn: sqlite3.Connection, sql: str, params: tuple[Any, ...]
+) -> list[AlertRecord]:
+    return [_alert_record(row) for row in conn.execute(sql, params).fetchall()]
+
+
+def _alert_row(record: AlertRecord) -> AlertRow:
+    try:
+        check_alert(record)
+    except ValueError as exc:
+        raise _InvalidData(str(exc)) from None
+    return (
+        record.event_id,
+        record.station_id,
+        record.at_ms,
+        record.kind,
+        record.severity,
+        record.title,
+        record.text,
+        None if record.level is None else float(record.level),
+        None if record.threshold is None else float(record.threshold),
+        record.threshold_key,
+    )
+
+
+def _alert_record(row: AlertRow) -> AlertRecord:
+    event_id, station_id, at_ms, kind, severity, title, text, level, threshold, key = row
+    return AlertRecord(
+        event_id=event_id,
+        station_id=station_id,
+        at=from_epoch_ms(at_ms),
+        kind=kind,
+        severity=severity,
+        title=title,
+        text=text,
+        level=level,
+        threshold=threshold,
+        threshold_key=key,
     )

@@ -29,12 +29,15 @@ class Message:
 
 class Listener:
     """Subscribes to `filters` (QoS 1) and waits for the SUBACK before `start` returns, so a
-    message published afterwards cannot slip past it."""
+    message published afterwards cannot slip past it. With `persistent`, the broker keeps
+    the subscription and queues messages while the listener is away (a broker restart)."""
 
-    def __init__(self, endpoint: MqttEndpoint, *filters: str, client_id: str) -> None:
+    def __init__(
+        self, endpoint: MqttEndpoint, *filters: str, client_id: str, persistent: bool = False
+    ) -> None:
         self.endpoint = endpoint
         self.filters = filters
-        self.client = fw_mqtt.make_client(endpoint, client_id)
+        self.client = fw_mqtt.make_client(endpoint, client_id, persistent=persistent)
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self._lock = threading.Lock()

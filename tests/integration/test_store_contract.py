@@ -12,7 +12,7 @@ import pytest
 import pytest_asyncio
 
 from floodwatch.errors import StoreRejected
-from floodwatch.models import ForecastPoint, QCFlag, Reading
+from floodwatch.models import AlertRecord, ForecastPoint, QCFlag, Reading
 from floodwatch.storage.base import ReadingStore
 from floodwatch.storage.sqlite import SQLiteStore
 from tests.harness.influx import opened_influx_store
@@ -602,3 +602,119 @@ async def test_invalid_forecasts_are_rejected_whole(
 async def test_non_finite_forecast_values_are_named_as_such(store: ReadingStore) -> None:
     with pytest.raises(StoreRejected, match="level must be a finite number, got nan"):
         await store.write_forecasts([forecast(0, level=math.nan)])
+
+
+# --- alert events -----------------------------------------------------------------------
+
+
+def alert(
+    minutes: float = 0,
+    kind: str = "escalation",
+    *,
+    station_id: str = "gauge-1",
+    severity: str | None = "danger",
+    **fields: Any,
+) -> AlertRecord:
+    at = T0 + timedelta(minutes=minutes)
+    values: dict[str, Any] = {
+        "event_id": f"{station_id}:{kind}:ii:{round(at.timestamp() * 1000)}",
+        "station_id": station_id,
+        "at": at,
+        "kind": kind,
+        "severity": severity,
+        "title": "Mainz: mark II reached",
+        "text": "Rhine at Mainz: 631 cm, rising 4 cm/h. Mark II (630 cm) reached.",
+        "level": 631.0,
+        "threshold": 630.0,
+        "threshold_key": "ii",
+    }
+    return AlertRecord(**(values | fields))
+
+
+async def test_alert_event_round_trip_preserves_every_field(store: ReadingStore) -> None:
+    written = [
+        alert(0),
+        alert(1, "offline", severity=None, level=None, threshold=None, threshold_key=None),
+        alert(2, "all_clear", severity=None, text='quote " back\\slash, Ока ≥ 3 м', title=""),
+        alert(3, "prewarning", severity="watch", at=T0 + timedelta(minutes=3, milliseconds=5)),
+    ]
+    await store.write_alert_events(written)
+
+    got = await store.query_alert_events("gauge-1", T0, T0 + HOUR)
+
+    assert got == written
+    assert got[3].at == T0 + timedelta(minutes=3, milliseconds=5)
+    assert all(record.at.tzinfo is not None for record in got)
+
+
+async def test_an_alert_event_written_twice_is_one_record(store: ReadingStore) -> None:
+    # A redelivery after a crash rewrites the same event.
+    await store.write_alert_events([alert(0)])
+    await store.write_alert_events([alert(0), alert(1, "rapid_rise")])
+
+    got = await store.query_alert_events(None, T0, T0 + HOUR)
+
+    assert got == [alert(0), alert(1, "rapid_rise")]
+
+
+async def test_alert_events_at_one_time_of_different_kinds_are_kept_apart(
+    store: ReadingStore,
+) -> None:
+    same_time = [alert(0, "escalation"), alert(0, "rapid_rise"), alert(0, "faulty", severity=None)]
+    await store.write_alert_events(same_time)
+
+    got = await store.query_alert_events("gauge-1", T0, T0 + HOUR)
+
+    assert sorted(got, key=lambda r: r.event_id) == sorted(same_time, key=lambda r: r.event_id)
+
+
+async def test_alert_events_by_station_or_all_in_a_half_open_range(store: ReadingStore) -> None:
+    events = [alert(m, station_id=s) for m in range(4) for s in ("gauge-1", "gauge-2")]
+    await store.write_alert_events(events)
+    start, end = T0 + timedelta(minutes=1), T0 + timedelta(minutes=3)
+
+    only_one = await store.query_alert_events("gauge-2", start, end)
+    every = await store.query_alert_events(None, start, end)
+
+    assert only_one == [alert(1, station_id="gauge-2"), alert(2, station_id="gauge-2")]
+    assert [(r.at, r.station_id) for r in every] == [
+        (T0 + timedelta(minutes=m), s) for m in (1, 2) for s in ("gauge-1", "gauge-2")
+    ]
+    assert await store.query_alert_events("nobody", T0, T0 + HOUR) == []
+
+
+async def test_alert_events_are_neither_readings_nor_forecasts(store: ReadingStore) -> None:
+    await store.write_alert_events([alert(0)])
+
+    assert await store.count("gauge-1") == 0
+    assert await store.latest_forecast_run("gauge-1") == []
+    assert await store.query_alert_events("gauge-1", T0, T0 + HOUR) == [alert(0)]
+
+
+async def test_empty_alert_write_is_a_no_op(store: ReadingStore) -> None:
+    await store.write_alert_events([])
+
+    assert await store.query_alert_events(None, T0 - HOUR, T0 + HOUR) == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"level": math.nan}, "level must be a finite number"),
+        ({"threshold": math.inf}, "threshold must be a finite number"),
+        ({"text": "two\nlines"}, "text must not contain a line break"),
+    ],
+)
+async def test_invalid_alert_events_are_rejected_whole(
+    store: ReadingStore, bad: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(StoreRejected, match=message):
+        await store.write_alert_events([alert(0), alert(1, **bad)])
+
+    assert await store.query_alert_events(None, T0 - HOUR, T0 + HOUR) == []
+
+
+async def test_alert_query_refuses_naive_bounds(store: ReadingStore) -> None:
+    naive = datetime(2024, 3, 1, 12)  # noqa: DTZ001 - the point of the test
+    with pytest.raises(ValueError, match="timezone-aware"):
+        await store.query_alert_events(None, naive, naive + HOUR)

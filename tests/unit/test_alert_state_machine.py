@@ -288,19 +288,32 @@ def test_prewarning_lifecycle() -> None:
     # Moved by 30 min of 8 h: not worth a message.
     same = on_forecast(first.state, gauge, forecast(now, warn=("expected", 8.5)), RULES)
     assert same.events == ()
-    # Moved by 3 h: an update.
-    moved = on_forecast(first.state, gauge, forecast(now, warn=("expected", 5.0)), RULES)
+    # Moved by 3 h, but only an hour after the pre-warning: held back, not yet a message.
+    soon = now + timedelta(hours=1)
+    early = on_forecast(first.state, gauge, forecast(soon, warn=("expected", 2.0)), RULES)
+    assert early.events == ()
+    # Three hours on, still 3 h earlier than first said: an update.
+    later = now + timedelta(hours=3)
+    moved = on_forecast(first.state, gauge, forecast(later, warn=("expected", 2.0)), RULES)
     assert summary(moved.events) == [(EventKind.PREWARNING_UPDATE, "warn")]
+    assert moved.events[0].expected_at == later + timedelta(hours=2)
     # A higher rung now expected: a new pre-warning for it.
     higher = on_forecast(
-        moved.state, gauge, forecast(now, warn=("expected", 5.0), danger=("expected", 12.0)), RULES
+        moved.state,
+        gauge,
+        forecast(later, warn=("expected", 2.0), danger=("expected", 12.0)),
+        RULES,
     )
     assert summary(higher.events) == [(EventKind.PREWARNING, "danger")]
-    # Only "possible" now: kept (no flapping on the band's edge).
-    possible = on_forecast(higher.state, gauge, forecast(now, danger=("possible", None)), RULES)
+    # Only "possible" now: kept (no flapping on the band's edge)...
+    possible = on_forecast(higher.state, gauge, forecast(later, danger=("possible", None)), RULES)
     assert possible.events == ()
+    # ...but not past the time it announced.
+    overdue = later + timedelta(hours=13)
+    stale = on_forecast(higher.state, gauge, forecast(overdue, danger=("possible", None)), RULES)
+    assert summary(stale.events) == [(EventKind.PREWARNING_WITHDRAWN, "danger")]
     # Not expected at all: withdrawn.
-    gone = on_forecast(higher.state, gauge, forecast(now, danger=("not_expected", None)), RULES)
+    gone = on_forecast(higher.state, gauge, forecast(later, danger=("not_expected", None)), RULES)
     assert summary(gone.events) == [(EventKind.PREWARNING_WITHDRAWN, "danger")]
     assert gone.state.prewarning is None
 

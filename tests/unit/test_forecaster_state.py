@@ -285,3 +285,24 @@ def test_a_forecast_summary_becomes_the_states_trend_and_forecast() -> None:
 )
 def test_what_is_not_a_forecast_summary_is_ignored(payload: bytes) -> None:
     assert parse_forecast(payload) is None
+
+
+def test_fingerprint_ignores_how_numbers_were_written() -> None:
+    from floodwatch.catalog import Station
+    from forecasting.model_store import fingerprint
+
+    base = {
+        "id": "g",
+        "names": {"en": "G"},
+        "river": {"en": "R"},
+        "lat": 0,
+        "lon": 0,
+        "unit": "cm",
+    }
+    as_ints = Station.model_validate({**base, "forecast": {"horizons_h": [1, 6], "learn_days": 30}})
+    as_floats = Station.model_validate(
+        {**base, "forecast": {"horizons_h": [1.0, 6.0], "learn_days": 30.0}}
+    )
+    changed = Station.model_validate({**base, "forecast": {"horizons_h": [1, 12]}})
+    assert fingerprint(as_ints) == fingerprint(as_floats)
+    assert fingerprint(as_ints) != fingerprint(changed)

@@ -9,7 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from floodwatch.models import ForecastPoint, QCFlag, Reading
+from floodwatch.models import AlertRecord, ForecastPoint, QCFlag, Reading
+from floodwatch.storage import alert_lines
 from floodwatch.storage import line_protocol as lp
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -816,3 +817,135 @@ def test_encoded_forecast_parsed_back_is_the_same_point(horizon_s: int) -> None:
     response = {"results": [{"series": [{"columns": FORECAST_COLUMNS, "values": [row]}]}]}
 
     assert lp.parse_forecasts(response, original.station_id) == [original]
+
+
+# --- alert events -----------------------------------------------------------------------
+
+
+def alert(**fields: Any) -> AlertRecord:
+    values: dict[str, Any] = {
+        "event_id": "gauge-1:escalation:ii:1709294400000",
+        "station_id": "gauge-1",
+        "at": T0,
+        "kind": "escalation",
+        "severity": "danger",
+        "title": "Gauge 1: mark II reached",
+        "text": 'Water at "mark II" \\ 630 cm',
+        "level": 631.5,
+        "threshold": 630.0,
+        "threshold_key": "ii",
+    }
+    values.update(fields)
+    return AlertRecord(**values)
+
+
+@pytest.mark.parametrize(
+    ("record", "line"),
+    [
+        (
+            alert(),
+            "alert,station_id=gauge-1,kind=escalation,severity=danger"
+            ' event_id="gauge-1:escalation:ii:1709294400000",title="Gauge 1: mark II reached",'
+            'text="Water at \\"mark II\\" \\\\ 630 cm",level=631.5,threshold=630.0,'
+            f'threshold_key="ii" {T0_MS}',
+        ),
+        (
+            alert(kind="offline", severity=None, level=None, threshold=None, threshold_key=None),
+            "alert,station_id=gauge-1,kind=offline,severity=none"
+            ' event_id="gauge-1:escalation:ii:1709294400000",title="Gauge 1: mark II reached",'
+            f'text="Water at \\"mark II\\" \\\\ 630 cm" {T0_MS}',
+        ),
+        (
+            alert(station_id="a b,c", title="", text="", at=T0 + timedelta(milliseconds=7)),
+            r"alert,station_id=a\ b\,c,kind=escalation,severity=danger"
+            ' event_id="gauge-1:escalation:ii:1709294400000",title="",text="",level=631.5,'
+            f'threshold=630.0,threshold_key="ii" {T0_MS + 7}',
+        ),
+    ],
+    ids=["full", "gauge health", "escaped tag, empty texts, ms"],
+)
+def test_encode_alert(record: AlertRecord, line: str) -> None:
+    assert alert_lines.encode_alert(record) == line
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"level": math.nan}, "level must be a finite number"),
+        ({"threshold": math.inf}, "threshold must be a finite number"),
+        ({"text": "two\nlines"}, "text must not contain a line break"),
+        ({"title": "carriage\rreturn"}, "title must not contain a line break"),
+        ({"kind": ""}, "tag value must not be empty"),
+        ({"station_id": "bad\n"}, "tag value must not contain a line break"),
+    ],
+)
+def test_alerts_line_protocol_cannot_carry_are_refused(
+    fields: dict[str, Any], message: str
+) -> None:
+    bad = alert(**fields)
+    with pytest.raises(ValueError, match=message):
+        alert_lines.check_alert(bad)
+    with pytest.raises(ValueError, match=r"alert event 'gauge-1:escalation:ii:\d+'"):
+        alert_lines.encode_alerts([alert(), bad])
+
+
+def test_encode_alerts_joins_lines_with_a_final_newline() -> None:
+    second = alert(event_id="x", at=T0 + timedelta(minutes=1))
+    body = alert_lines.encode_alerts([alert(), second])
+
+    assert body.decode().split("\n") == [
+        alert_lines.encode_alert(alert()),
+        alert_lines.encode_alert(second),
+        "",
+    ]
+    assert alert_lines.encode_alerts([]) == b""
+
+
+def test_alert_range_query() -> None:
+    end = T0 + timedelta(hours=1)
+    columns = (
+        '"station_id", "kind", "severity", "event_id", "title", "text", "level", "threshold",'
+        ' "threshold_key"'
+    )
+    assert alert_lines.alert_range_query(None, T0, end) == (
+        f'SELECT {columns} FROM "alert" WHERE time >= {T0_MS}ms AND time < {T0_MS + 3600000}ms'
+        " ORDER BY time ASC"
+    )
+    assert alert_lines.alert_range_query("o'brien", T0, end) == (
+        f'SELECT {columns} FROM "alert" WHERE "station_id" = \'o\\\'brien\' AND'
+        f" time >= {T0_MS}ms AND time < {T0_MS + 3600000}ms ORDER BY time ASC"
+    )
+
+
+def test_parse_alerts_reads_tags_as_columns_and_orders_by_time_then_id() -> None:
+    columns = ["time", *alert_lines.ALERT_TAGS, *alert_lines.ALERT_FIELDS]
+    document = {
+        "results": [
+            {
+                "series": [
+                    {
+                        "name": "alert",
+                        "columns": columns,
+                        "values": [
+                            [T0_MS + 1, "g", "offline", "none", "b", "t", "x", None, None, None],
+                            [T0_MS, "g", "escalation", "danger", "z", "T", "X", 5, 4.5, "ii"],
+                            [T0_MS, "g", "prewarning", "watch", "a", "", "", 1.0, 2.0, "i"],
+                            [T0_MS, "g", "escalation", "danger", None, "", "", 1, 1, "i"],
+                        ],
+                    }
+                ]
+            }
+        ]
+    }
+
+    got = alert_lines.parse_alerts(document)
+
+    assert [(r.event_id, r.at_ms) for r in got] == [("a", T0_MS), ("z", T0_MS), ("b", T0_MS + 1)]
+    assert got[1] == AlertRecord("z", "g", T0, "escalation", "danger", "T", "X", 5.0, 4.5, "ii")
+    assert got[2].severity is None
+    assert got[2].level is None
+
+
+def test_parse_alerts_raises_on_an_error_response() -> None:
+    with pytest.raises(lp.InfluxResponseError, match="database not found"):
+        alert_lines.parse_alerts({"results": [{"error": "database not found: x"}]})

@@ -52,3 +52,25 @@ def test_forecast_topics() -> None:
 )
 def test_station_from_topic(topic: str, kind: str, station: str | None) -> None:
     assert topics.station_from_topic(topic, kind) == station
+
+
+def test_alert_topics() -> None:
+    assert topics.alert("g-1") == "floodwatch/alerts/g-1"
+    assert topics.alert_current("g-1") == "floodwatch/alerts/g-1/current"
+    assert topics.ALERTS_FILTER == "floodwatch/alerts/+"
+    assert topics.ALERTS_CURRENT_FILTER == "floodwatch/alerts/+/current"
+
+
+@pytest.mark.parametrize(
+    ("topic", "station"),
+    [
+        ("floodwatch/alerts/rhein-mainz/current", "rhein-mainz"),
+        ("floodwatch/alerts/rhein-mainz", None),
+        ("floodwatch/alerts/Rhein/current", None),
+        ("floodwatch/alerts/a/state", None),
+        ("floodwatch/alerts/a/b/current", None),
+        ("other/alerts/a/current", None),
+    ],
+)
+def test_station_from_alert_current_topic(topic: str, station: str | None) -> None:
+    assert topics.station_from_alert_current_topic(topic) == station

@@ -18,7 +18,6 @@ import math
 from collections.abc import Awaitable, Callable
 from datetime import timedelta, tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 from aiohttp import web
@@ -32,6 +31,7 @@ from alerts.texts import primary_language
 from floodwatch.catalog import Catalog, Station
 from floodwatch.errors import StoreUnavailable
 from floodwatch.models import ForecastPoint, Reading, utc_now
+from floodwatch.settings import Settings
 from floodwatch.storage.base import ReadingStore
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def add_routes(
     catalog_source: Callable[[], Catalog],
     alert_store: AlertStore,
     readings: ReadingStore,
-    settings: Any,
+    settings: Settings,
 ) -> None:
     """Add the API to `app` (before it starts). `catalog_source` gives the catalog in force
     (reloaded file, hydrologists' overrides); both stores are opened by their owners."""
@@ -110,16 +110,15 @@ class _Api:
         catalog_source: Callable[[], Catalog],
         alert_store: AlertStore,
         readings: ReadingStore,
-        settings: Any,
+        settings: Settings,
     ) -> None:
         self.catalog_source = catalog_source
         self.alert_store = alert_store
         self.readings = readings
-        self.zone: tzinfo = ZoneInfo(getattr(settings, "timezone", "UTC"))
-        self.cap_sender: str = getattr(settings, "cap_sender", "floodwatch@localhost")
-        keep_h = cap_select.CANCEL_KEEP.total_seconds() / 3600
-        self.cap_keep = timedelta(hours=getattr(settings, "cap_cancel_keep_h", keep_h))
-        self.max_future = timedelta(seconds=getattr(settings, "max_future_s", 300.0))
+        self.zone: tzinfo = settings.zone
+        self.cap_sender = settings.cap_sender
+        self.cap_keep = timedelta(hours=settings.cap_cancel_keep_h)
+        self.max_future = settings.max_future
         self._slots = asyncio.Semaphore(CONCURRENCY)
 
     # ----- GET /api/stations -------------------------------------------------------------

@@ -31,9 +31,12 @@ log = logging.getLogger(__name__)
 class AlertComponent:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.engine = AlertEngine(settings, settings.stations, AlertStore(settings.state_path))
-        # Alert events go to the readings store (annotations), and the API reads it.
+        # Alert events go to the readings store (annotations), the API reads it, and the
+        # engine catches up from it after being down.
         self.readings = open_store(settings)
+        self.engine = AlertEngine(
+            settings, settings.stations, AlertStore(settings.state_path), self.readings
+        )
         texts = EventTexts(self._catalog, settings.timezone)
         self.delivery_metrics = DispatchMetrics()
         mqtt = MqttChannel(

@@ -36,6 +36,7 @@ from floodwatch.catalog import Catalog, Station
 from floodwatch.errors import StoreUnavailable
 from floodwatch.models import utc_now
 from floodwatch.settings import Settings
+from floodwatch.storage.base import ReadingStore
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +53,18 @@ def rules_from(settings: Settings) -> AlertRules:
 
 
 class AlertEngine:
-    def __init__(self, settings: Settings, catalog_path: Path, alert_store: AlertStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog_path: Path,
+        alert_store: AlertStore,
+        readings: ReadingStore | None = None,
+    ) -> None:
         self.settings = settings
         self.store = alert_store
+        # Where readings stored while the engine was down are read back from (see catch_up).
+        self.readings = readings
+        self._held: list[Input] | None = None
         self.rules = rules_from(settings)
         self.metrics = AlertMetrics()
         self.thresholds = CatalogInForce(catalog_path, alert_store, self.metrics)
@@ -77,7 +87,14 @@ class AlertEngine:
 
     async def start(self) -> None:
         await self.prepare()
+        # Live inputs wait while the engine catches up, so a gauge's readings are decided
+        # in time order: a live reading first would make the older stored ones look stale.
+        self._held = []
         await self.feed.start()
+        await self.catch_up()
+        held, self._held = self._held, None
+        for item in held:
+            self._on_input(item)
         self._tasks = [
             asyncio.create_task(
                 self._every(self.settings.alert_tick_s, self.tick), name="alert-tick"
@@ -104,6 +121,35 @@ class AlertEngine:
         # Changes made while the engine was down: against the ladder each state was
         # decided on, as stored with it.
         await self._reconcile((await self.store.ladders()).get)
+
+    async def catch_up(self) -> int:
+        """Decide the readings stored while the engine was down, oldest first.
+
+        The collector republishes clean readings at QoS 0, so the broker keeps none for an
+        engine that is away; the readings store has them all. Looks back at most
+        `alert_catch_up_h`. Returns how many readings were decided.
+        """
+        if self.readings is None:
+            return 0
+        now = utc_now()
+        floor = now - timedelta(hours=self.settings.alert_catch_up_h)
+        decided = 0
+        for station_id, state in sorted(self.states.items()):
+            if state.last_at is None or station_id not in self.catalog:
+                continue
+            try:
+                stored = await self.readings.query(station_id, max(state.last_at, floor), now)
+            except StoreUnavailable as exc:
+                log.warning("cannot catch up from the readings store: %s", exc)
+                return decided
+            for reading in stored:
+                if reading.ts <= state.last_at:
+                    continue  # decided before the engine went down
+                await self.handle(ReadingInput(station_id, reading.level, reading.ts, reading.qc))
+                decided += 1
+        if decided:
+            log.info("caught up on %d readings stored while the engine was down", decided)
+        return decided
 
     async def stop(self) -> None:
         """Stop taking input, let decisions in progress commit, then close the store."""
@@ -142,6 +188,9 @@ class AlertEngine:
     def _on_input(self, item: Input) -> None:
         """From the feed, on the loop: one task per input; the gauge's lock keeps order."""
         if self._stopping.is_set():
+            return
+        if self._held is not None:
+            self._held.append(item)
             return
         task = asyncio.create_task(self._handle_logged(item))
         self._inputs.add(task)

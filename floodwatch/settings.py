@@ -104,9 +104,14 @@ class Settings(BaseSettings):
     alert_fault_clear_readings: int = Field(4, ge=1)
     alert_prewarning_shift_s: float = Field(7200.0, ge=0)
     alert_tick_s: float = Field(30.0, gt=0)
+    # After a restart, readings stored during the downtime are decided, up to this far back.
+    alert_catch_up_h: float = Field(48.0, ge=0)
     catalog_poll_s: float = Field(5.0, gt=0)
     # Local time in messages; a station's own `timezone` in the catalog wins.
     timezone: str = "UTC"
+    # CAP feed: the <sender> of every alert, and how long an all-clear (Cancel) stays listed.
+    cap_sender: str = Field("floodwatch@localhost", pattern=r"^[^\s,<&]+$")
+    cap_cancel_keep_h: float = Field(12.0, gt=0)
 
     # HTTP health and metrics
     http_host: str = "127.0.0.1"

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +23,7 @@ from floodwatch.catalog import Catalog, load_catalog
 from floodwatch.errors import StoreUnavailable
 from floodwatch.models import ForecastPoint, Reading, from_epoch_ms, utc_now
 from floodwatch.net import free_port
+from floodwatch.settings import Settings
 from floodwatch.storage.base import ReadingStore
 from floodwatch.storage.influx import InfluxStore
 from floodwatch.storage.sqlite import SQLiteStore
@@ -74,8 +74,7 @@ def serve(
     catalog: Catalog, alert_store: AlertStore, readings: ReadingStore
 ) -> TestClient[web.Request, web.Application]:
     app = web.Application()
-    # Only what the API reads (getattr with defaults): cap_sender is not a setting yet.
-    settings = SimpleNamespace(timezone="Europe/Berlin", cap_sender="floodwatch.example")
+    settings = Settings(timezone="Europe/Berlin", cap_sender="floodwatch.example")
     add_routes(
         app,
         catalog_source=lambda: catalog,

@@ -270,3 +270,37 @@ async def test_a_change_decided_while_the_store_failed_is_decided_again(
     await engine.refresh()
     assert await kinds(engine) == ["maintenance_on"]
     assert engine.states["g1"].maintenance
+
+
+async def test_readings_stored_while_the_engine_was_down_are_decided_on_start(
+    tmp_path: Path,
+) -> None:
+    from floodwatch.models import Reading
+    from floodwatch.storage.sqlite import SQLiteStore
+
+    catalog = _catalog(tmp_path / "stations.yaml")
+    settings = _settings(tmp_path, catalog)
+    start = (utc_now() - timedelta(hours=3)).replace(microsecond=0)
+    first = AlertEngine(settings, catalog, AlertStore(settings.state_path))
+    await first.prepare()
+    await first.handle(reading(300, start))
+    await first.stop()
+    # While the engine is away the collector stores a rise through both marks.
+    readings = SQLiteStore(tmp_path / "readings.sqlite")
+    await readings.open()
+    await readings.write(
+        [
+            Reading("g1", start + i * 15 * MINUTE, level)
+            for i, level in enumerate([300, 350, 420, 650])
+        ]
+    )
+    second = AlertEngine(settings, catalog, AlertStore(settings.state_path), readings)
+    await second.prepare()
+    try:
+        assert await second.catch_up() == 3  # the reading it had already decided is skipped
+        assert await kinds(second) == ["escalation", "escalation"]
+        assert await second.catch_up() == 0  # a second pass finds nothing new
+        assert second.states["g1"].active == "danger"
+    finally:
+        await second.stop()
+        await readings.close()

@@ -1,14 +1,22 @@
 """What the alert engine needs from a forecast, whether it came as a `StationForecast`
-(backtest, in-process) or as the JSON summary on `floodwatch/forecasts/{id}` (service)."""
+(backtest, in-process) or as the JSON summary on `floodwatch/forecasts/{id}` (service).
+
+The forecaster judges its path against the catalog file's ladder; the alert engine holds
+the ladder in force (with hydrologists' edits), so it re-judges the same path against
+that ladder (`against`) before deciding pre-warnings.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from forecasting.forecast import StationForecast
+import numpy as np
+
+from floodwatch.catalog import Threshold
+from forecasting.forecast import StationForecast, first_crossing
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,15 +29,46 @@ class OutlookView:
 
 
 @dataclass(frozen=True, slots=True)
+class PathPoint:
+    valid_at: datetime
+    level: float
+    lower: float
+    upper: float
+
+
+@dataclass(frozen=True, slots=True)
 class ForecastView:
     at: datetime  # the forecast's newest reading (or issue time when there is no trend)
     usable: bool  # False when the forecaster had too little data
     rate_per_h: float | None = None
     direction: str | None = None
     outlooks: tuple[OutlookView, ...] = ()
+    level: float | None = None  # the robust level at `at`
+    path: tuple[PathPoint, ...] = ()  # the forecast levels at its horizons, with the band
 
     def outlook(self, key: str) -> OutlookView | None:
         return next((o for o in self.outlooks if o.key == key), None)
+
+    def against(self, ladder: Sequence[Threshold]) -> ForecastView:
+        """The same forecast with its outlooks judged against `ladder`."""
+        if self.level is None or not self.path:
+            return self
+        start = self.at.timestamp()
+        times = np.array([start, *(p.valid_at.timestamp() for p in self.path)])
+        central = np.array([self.level, *(p.level for p in self.path)])
+        upper = np.array([self.level, *(p.upper for p in self.path)])
+        lower = np.array([self.level, *(p.lower for p in self.path)])
+        judged = []
+        for rung in ladder:
+            if self.level >= rung.value:
+                judged.append(OutlookView(rung.key, "reached"))
+                continue
+            expected = first_crossing(times, central, rung.value)
+            earliest = first_crossing(times, upper, rung.value)
+            latest = first_crossing(times, lower, rung.value)
+            status = "expected" if expected else "possible" if earliest else "not_expected"
+            judged.append(OutlookView(rung.key, status, _dt(expected), _dt(earliest), _dt(latest)))
+        return replace(self, outlooks=tuple(judged))
 
 
 def _dt(epoch: float | None) -> datetime | None:
@@ -50,6 +89,11 @@ def from_forecast(forecast: StationForecast) -> ForecastView:
         outlooks=tuple(
             OutlookView(o.key, o.status, _dt(o.expected_at), _dt(o.earliest), _dt(o.latest))
             for o in forecast.outlooks
+        ),
+        level=trend.level if trend else None,
+        path=tuple(
+            PathPoint(datetime.fromtimestamp(p.valid_at, UTC), p.level, p.lower, p.upper)
+            for p in forecast.horizons
         ),
     )
 
@@ -75,4 +119,13 @@ def from_summary(document: Mapping[str, Any]) -> ForecastView:
             )
             for o in document.get("thresholds", ())
         ),
+        level=float(trend["level"]) if trend else None,
+        path=tuple(_path_point(p) for p in document.get("horizons", ())),
     )
+
+
+def _path_point(point: Mapping[str, Any]) -> PathPoint:
+    valid_at = _parse(point["valid_at"])
+    if valid_at is None:
+        raise ValueError("forecast horizon without valid_at")
+    return PathPoint(valid_at, float(point["level"]), float(point["lower"]), float(point["upper"]))

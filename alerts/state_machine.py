@@ -149,6 +149,7 @@ def on_forecast(
     """Pre-warnings (issue, update, withdraw) and rate-of-rise alerts from a forecast."""
     if state.maintenance or not forecast.usable:
         return Transition(state)  # no data is not a reason to withdraw, nor to warn
+    forecast = forecast.against(station.levels)  # the ladder in force, edits included
     rapid = rapid_rise(state, station, forecast)
     moved = prewarn(rapid.state, station, forecast, rules)
     return Transition(moved.state, (*rapid.events, *moved.events))

@@ -370,3 +370,60 @@ def test_gauge_state_round_trips() -> None:
     state, _ = play([450])
     state = on_forecast(state, gauge, forecast(T0 + STEP, warn=("expected", 3.0)), RULES).state
     assert GaugeState.from_dict(state.to_dict()) == state
+
+
+def test_prewarnings_use_the_ladder_in_force_not_the_forecasters() -> None:
+    """The forecaster judged its path against the file's mark (500: not expected); a
+    hydrologist lowered the mark to 470, which the same path reaches in about 4 h."""
+    from alerts.forecast_view import from_summary
+
+    at = T0 + STEP
+    summary_json = {
+        "issued_at": at.isoformat(),
+        "insufficient": None,
+        "trend": {"at": at.isoformat(), "level": 450.0, "rate_per_h": 5.0, "direction": "rising"},
+        "horizons": [
+            {
+                "valid_at": (at + timedelta(hours=h)).isoformat(),
+                "level": 450.0 + 5 * h,
+                "lower": 445.0 + 5 * h,
+                "upper": 455.0 + 5 * h,
+            }
+            for h in (1, 3, 6)
+        ],
+        "thresholds": [
+            {
+                "key": "warn",
+                "status": "not_expected",
+                "expected_at": None,
+                "earliest": None,
+                "latest": None,
+            },
+        ],
+    }
+    view = from_summary(summary_json)
+    state, _ = play([450])
+    as_filed = on_forecast(state, station(), view, RULES)
+    assert as_filed.events == ()
+    edited = station(
+        levels=[
+            {"key": "watch", "value": 400, "severity": "watch", "short": "W", "names": {"en": "w"}},
+            {
+                "key": "warn",
+                "value": 470,
+                "severity": "warning",
+                "short": "I",
+                "names": {"en": "I"},
+            },
+            {
+                "key": "danger",
+                "value": 600,
+                "severity": "danger",
+                "short": "II",
+                "names": {"en": "II"},
+            },
+        ]
+    )
+    warned = on_forecast(state, edited, view, RULES)
+    assert summary(warned.events) == [(EventKind.PREWARNING, "warn")]
+    assert warned.events[0].expected_at == at + timedelta(hours=4)

@@ -101,6 +101,16 @@ class AlertStore:
         self._floor[channel] = max(floor, self._floor.get(channel, 0))
         return _items(rows)
 
+    async def register_channel(self, channel: str) -> int:
+        """For a channel that must not deliver the past (residents never get old alerts):
+        the first time it is registered, everything already in the outbox counts as
+        delivered on it. Returns the first seq it is responsible for; later calls return
+        the same seq and only restore the in-memory floor. Channels that never call this
+        (mqtt, influx) still take every event, as before."""
+        first = await self._db.run(sql.register_channel, channel, _ms(utc_now()))
+        self._floor[channel] = max(first, self._floor.get(channel, 0))
+        return first
+
     async def mark_delivered(self, channel: str, seqs: Sequence[int]) -> None:
         now = _ms(utc_now())
         await self._db.run(sql.mark, [(channel, seq, now) for seq in seqs])

@@ -33,6 +33,11 @@ SCHEMA = (
         delivered_at_ms INTEGER NOT NULL,
         PRIMARY KEY (channel, seq)
     ) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS alert_channels (
+        channel TEXT PRIMARY KEY,
+        first_seq INTEGER NOT NULL,   -- the first outbox seq the channel is responsible for
+        registered_at_ms INTEGER NOT NULL
+    ) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS alert_overrides (
         station_id TEXT NOT NULL,
         field TEXT NOT NULL,          -- levels.<key>.value | clear_margin | maintenance
@@ -123,6 +128,21 @@ def mark(conn: sqlite3.Connection, rows: Sequence[tuple[str, int, int]]) -> None
             "ON CONFLICT (channel, seq) DO NOTHING",
             rows,
         )
+
+
+def register_channel(conn: sqlite3.Connection, channel: str, now_ms: int) -> int:
+    """The channel's first seq: recorded as the outbox's end the first time it is seen."""
+    with _transaction(conn):
+        conn.execute(
+            "INSERT INTO alert_channels (channel, first_seq, registered_at_ms) "
+            "SELECT ?, COALESCE(MAX(seq), 0) + 1, ? FROM alert_outbox "
+            "WHERE true ON CONFLICT (channel) DO NOTHING",
+            (channel, now_ms),
+        )
+        row = conn.execute(
+            "SELECT first_seq FROM alert_channels WHERE channel = ?", (channel,)
+        ).fetchone()
+    return int(row[0])
 
 
 def version(conn: sqlite3.Connection) -> int:

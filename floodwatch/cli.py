@@ -18,7 +18,9 @@ from floodwatch.settings import Settings, load_settings
 if TYPE_CHECKING:
     from floodwatch.http import HealthCheck
 
-COMPONENTS = ("collector", "forecaster", "alerts")
+COMPONENTS = ("collector", "forecaster", "alerts", "bot")
+# `bot` needs FLOODWATCH_TELEGRAM_TOKEN, so it is part of the default only when one is set.
+SERVER_COMPONENTS = ("collector", "forecaster", "alerts")
 log = logging.getLogger("floodwatch")
 
 
@@ -115,6 +117,26 @@ async def _run(settings: Settings, components: Sequence[str]) -> int:
         alerts.add_routes(app)
         services["alerts"] = alerts
         renderers.append(alerts.render)
+    if "bot" in components:
+        from telegram_bot.component import BotComponent
+
+        if "alerts" in services:
+            # One process: share the engine's catalog in force, its outbox store and its
+            # delivery metrics, and fan out right after each commit.
+            bot = BotComponent(
+                settings,
+                catalog_source=lambda: alerts.engine.catalog,
+                file_catalog=lambda: alerts.engine.base_catalog,
+                alert_store=alerts.engine.store,
+                dispatch_metrics=alerts.delivery_metrics,
+            )
+            alerts.engine.on_committed.append(bot.wake)
+        else:  # the engine runs elsewhere: the outbox is polled every second
+            bot = BotComponent(
+                settings, catalog_source=lambda: catalog, file_catalog=lambda: catalog
+            )
+        services["bot"] = bot
+        renderers.append(bot.render)
     http = HttpServer(app, settings.http_host, settings.http_port)
     await http.start()
     log.info("health and metrics on http://%s:%d/", settings.http_host, http.port)
@@ -287,8 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--components",
         nargs="+",
         choices=COMPONENTS,
-        default=list(COMPONENTS),
-        help="default: all; together they share one /healthz and /metrics",
+        default=None,
+        help="default: all (bot only with FLOODWATCH_TELEGRAM_TOKEN set); together they "
+        "share one /healthz and /metrics",
     )
 
     sub.add_parser("check", help="validate the configuration and reach the broker and the store")
@@ -359,7 +382,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         _setup_logging("WARNING" if quiet else settings.log_level)
         if args.command == "run":
-            return asyncio.run(_run(settings, args.components))
+            components = args.components or [
+                *SERVER_COMPONENTS,
+                *(["bot"] if settings.telegram_token is not None else []),
+            ]
+            return asyncio.run(_run(settings, components))
         if args.command == "check":
             return asyncio.run(_check(settings))
         if args.command == "forecast":

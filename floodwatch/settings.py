@@ -121,6 +121,11 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     telegram_api_url: str | None = None
     telegram_admins: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Alert delivery: messages per second overall (Telegram allows about 30), attempts
+    # before a message counts as failed, and Telegram's paid broadcasts (up to 1000/s).
+    telegram_rate_per_s: float = Field(25.0, gt=0, le=1000)
+    telegram_allow_paid_broadcast: bool = False
+    telegram_max_attempts: int = Field(5, ge=1, le=100)
 
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 

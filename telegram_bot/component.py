@@ -1,0 +1,82 @@
+"""The `bot` component of `floodwatch run`: delivery of alerts (outbox → Telegram) and the
+conversations (residents, dispatch groups, hydrologists), sharing one Bot session."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from alerts.channels.metrics import DispatchMetrics
+from alerts.store import AlertStore
+from floodwatch.catalog import Catalog
+from floodwatch.errors import StoreUnavailable
+from floodwatch.settings import Settings
+from floodwatch.storage import open_store
+from telegram_bot.bot import run_bot
+from telegram_bot.delivery import TelegramDelivery
+
+log = logging.getLogger(__name__)
+
+
+class BotComponent:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        catalog_source: Callable[[], Catalog],
+        file_catalog: Callable[[], Catalog],
+        alert_store: AlertStore | None = None,
+        dispatch_metrics: DispatchMetrics | None = None,
+    ) -> None:
+        """`catalog_source`: the catalog in force (alerts are worded with it);
+        `file_catalog`: the file's catalog, which the threshold commands edit against."""
+        self.settings = settings
+        self.delivery = TelegramDelivery(
+            settings,
+            catalog_source=catalog_source,
+            alert_store=alert_store,
+            dispatch_metrics=dispatch_metrics,
+        )
+        self.readings = open_store(settings)
+        self._file_catalog = file_catalog
+        self._polling: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self.delivery.wake()
+
+    async def start(self) -> None:
+        await self.delivery.start()
+        try:
+            await self.readings.open()
+        except StoreUnavailable as exc:  # /status says so; subscriptions still work
+            log.warning("readings store unavailable for the bot: %s", exc)
+        self._polling = asyncio.create_task(
+            run_bot(
+                self.settings,
+                catalog=self._file_catalog,
+                bot_store=self.delivery.store,
+                readings=self.readings,
+                alert_store=self.delivery.alerts,
+                bot=self.delivery.bot,
+            ),
+            name="telegram-polling",
+        )
+
+    async def stop(self) -> None:
+        if self._polling is not None:
+            self._polling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._polling
+        await self.readings.close()
+        await self.delivery.stop()
+
+    def health(self) -> tuple[bool, dict[str, Any]]:
+        ok, details = self.delivery.health()
+        polling = self._polling is not None and not self._polling.done()
+        return ok and polling, {**details, "polling": "running" if polling else "stopped"}
+
+    def render(self) -> bytes:
+        return self.delivery.render()

@@ -1,0 +1,98 @@
+"""Dispatch groups: subscribe a group to everything or a river; bot admins mark dispatch chats."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Router
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from alerts.store import AlertStore
+from floodwatch.settings import Settings
+from telegram_bot.common import CatalogSource, current_catalog, esc, find_river, river_label
+from telegram_bot.store import SEVERITIES, BotStore
+from telegram_bot.texts import t
+
+log = logging.getLogger(__name__)
+
+GROUP_KINDS = ("group", "supergroup")
+
+
+def _split_severity(args: str) -> tuple[str, str | None]:
+    """("Rhine danger") → ("Rhine", "danger"); a last word that is no severity stays."""
+    words = args.split()
+    if words and words[-1].lower() in SEVERITIES:
+        return " ".join(words[:-1]), words[-1].lower()
+    return args.strip(), None
+
+
+async def subscribe_all(
+    message: Message, command: CommandObject, bot_store: BotStore, lang: str
+) -> None:
+    if message.chat.type not in GROUP_KINDS:
+        await message.answer(t(lang, "group_only"))
+        return
+    args = (command.args or "").strip().lower()
+    severity = args or "warning"
+    if severity not in SEVERITIES:
+        await message.answer(t(lang, "bad_severity"))
+        return
+    await bot_store.subscribe(message.chat.id, min_severity=severity)
+    await message.answer(
+        t(lang, "severity_set", target=t(lang, "all_target"), severity=t(lang, f"sev_{severity}"))
+    )
+
+
+async def subscribe_river(
+    message: Message,
+    command: CommandObject,
+    bot_store: BotStore,
+    catalog: CatalogSource,
+    alert_store: AlertStore | None,
+    lang: str,
+) -> None:
+    if message.chat.type not in GROUP_KINDS:
+        await message.answer(t(lang, "group_only"))
+        return
+    name, severity = _split_severity(command.args or "")
+    if not name:
+        await message.answer(t(lang, "group_usage_river"))
+        return
+    current = await current_catalog(catalog, alert_store)
+    river = find_river(current, name)
+    if river is None:
+        await message.answer(t(lang, "unknown_river", name=esc(name[:100])))
+        return
+    severity = severity or "warning"
+    await bot_store.subscribe(message.chat.id, river=river, min_severity=severity)
+    target = t(lang, "river_target", river=river_label(current, river, lang))
+    await message.answer(
+        t(lang, "severity_set", target=esc(target), severity=t(lang, f"sev_{severity}"))
+    )
+
+
+async def dispatch(
+    message: Message, command: CommandObject, bot_store: BotStore, settings: Settings, lang: str
+) -> None:
+    user_id = message.from_user.id if message.from_user else None
+    if user_id not in settings.telegram_admins:
+        log.warning("refused /dispatch from user %s in chat %s", user_id, message.chat.id)
+        await message.answer(t(lang, "refused"))
+        return
+    arg = (command.args or "").strip().lower()
+    if arg not in ("on", "off"):
+        await message.answer(t(lang, "dispatch_usage"))
+        return
+    await bot_store.set_dispatch(message.chat.id, arg == "on")
+    log.info("user %s set dispatch %s for chat %s", user_id, arg, message.chat.id)
+    await message.answer(t(lang, "dispatch_on" if arg == "on" else "dispatch_off"))
+
+
+def make_router() -> Router:
+    """A fresh router (a router belongs to one dispatcher), handlers in order."""
+    router = Router(name="groups")
+    router.message(Command("subscribe_all"))(subscribe_all)
+    router.message(Command("subscribe_river"))(subscribe_river)
+    router.message(Command("dispatch"))(dispatch)
+    return router

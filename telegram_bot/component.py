@@ -9,16 +9,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from aiogram import Dispatcher
+
 from alerts.channels.metrics import DispatchMetrics
 from alerts.store import AlertStore
 from floodwatch.catalog import Catalog
 from floodwatch.errors import StoreUnavailable
 from floodwatch.settings import Settings
 from floodwatch.storage import open_store
-from telegram_bot.bot import run_bot
+from telegram_bot.bot import build_dispatcher, run_polling
 from telegram_bot.delivery import TelegramDelivery
 
 log = logging.getLogger(__name__)
+# How long stopping waits for the long poll to end before cancelling it.
+STOP_WAIT_S = 5.0
 
 
 class BotComponent:
@@ -43,6 +47,7 @@ class BotComponent:
         self.readings = open_store(settings)
         self._file_catalog = file_catalog
         self._polling: asyncio.Task[None] | None = None
+        self._dispatcher: Dispatcher | None = None
 
     def wake(self) -> None:
         self.delivery.wake()
@@ -53,23 +58,28 @@ class BotComponent:
             await self.readings.open()
         except StoreUnavailable as exc:  # /status says so; subscriptions still work
             log.warning("readings store unavailable for the bot: %s", exc)
+        self._dispatcher = build_dispatcher(
+            catalog=self._file_catalog,
+            bot_store=self.delivery.store,
+            readings=self.readings,
+            settings=self.settings,
+            alert_store=self.delivery.alerts,
+        )
         self._polling = asyncio.create_task(
-            run_bot(
-                self.settings,
-                catalog=self._file_catalog,
-                bot_store=self.delivery.store,
-                readings=self.readings,
-                alert_store=self.delivery.alerts,
-                bot=self.delivery.bot,
-            ),
-            name="telegram-polling",
+            run_polling(self.delivery.bot, self._dispatcher), name="telegram-polling"
         )
 
     async def stop(self) -> None:
-        if self._polling is not None:
-            self._polling.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._polling
+        if self._polling is not None and not self._polling.done():
+            # stop_polling lets the long poll end cleanly; cancel only if it does not.
+            if self._dispatcher is not None:
+                with contextlib.suppress(RuntimeError):
+                    await self._dispatcher.stop_polling()
+            done, _ = await asyncio.wait({self._polling}, timeout=STOP_WAIT_S)
+            if not done:
+                self._polling.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._polling
         await self.readings.close()
         await self.delivery.stop()
 

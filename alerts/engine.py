@@ -26,7 +26,7 @@ from typing import Any
 from alerts.catalog_watch import CatalogInForce, CatalogWatch
 from alerts.feed import AlertFeed
 from alerts.gauge_state import GaugeState
-from alerts.inputs import ForecastInput, Input, LogLimit, ReadingInput
+from alerts.inputs import ForecastInput, Input, ReadingInput
 from alerts.metrics import AlertMetrics
 from alerts.reconcile import changes
 from alerts.state_machine import AlertRules, Transition, on_forecast, on_reading, on_tick
@@ -34,6 +34,7 @@ from alerts.store import AlertStore, OutboxItem
 from alerts.thresholds import fingerprint
 from floodwatch.catalog import Catalog, Station
 from floodwatch.errors import StoreUnavailable
+from floodwatch.log_limit import LogLimit
 from floodwatch.models import utc_now
 from floodwatch.settings import Settings
 from floodwatch.storage.base import ReadingStore

@@ -18,11 +18,12 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
-from alerts.inputs import STATE_FILTER, BadInput, Input, LogLimit, parse
+from alerts.inputs import STATE_FILTER, BadInput, Input, parse
 from alerts.metrics import AlertMetrics
 from floodwatch import mqtt as fw_mqtt
 from floodwatch import topics
 from floodwatch.errors import BrokerUnavailable
+from floodwatch.log_limit import LogLimit
 from floodwatch.settings import Settings
 
 log = logging.getLogger(__name__)

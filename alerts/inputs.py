@@ -11,7 +11,6 @@ A payload that does not parse raises BadInput; the engine counts and drops it.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -126,20 +125,3 @@ def _forecast(station_id: str, document: dict[str, Any]) -> ForecastInput:
     except (KeyError, TypeError, ValueError) as exc:
         raise BadInput(f"not a forecast summary: {exc!r}") from None
     return ForecastInput(station_id, _time(document.get("issued_at"), "issued_at"), view)
-
-
-class LogLimit:
-    """At most `per_minute` log lines of one kind a minute: a misconfigured fleet would
-    otherwise drown the log. Every message is still counted in the metrics."""
-
-    def __init__(self, per_minute: int = 20) -> None:
-        self.per_minute = per_minute
-        self._window = (0.0, 0)
-
-    def allow(self) -> bool:
-        start, count = self._window
-        now = time.monotonic()
-        if now - start >= 60:
-            start, count = now, 0
-        self._window = (start, count + 1)
-        return count < self.per_minute

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -31,6 +30,7 @@ from floodwatch import mqtt as fw_mqtt
 from floodwatch import topics
 from floodwatch.catalog import Catalog
 from floodwatch.errors import BrokerUnavailable, SpoolUnavailable, StoreUnavailable
+from floodwatch.log_limit import LogLimit
 from floodwatch.models import QCFlag, Reading, utc_now
 from floodwatch.settings import Settings
 from floodwatch.storage.base import ReadingStore
@@ -103,7 +103,7 @@ class Collector:
         # Written on paho's thread, read by the state loop; one dict item at a time.
         self._forecasts: dict[str, StateForecast] = {}
         self._alerts: dict[str, alert_current.CurrentAlert] = {}
-        self._reject_log_window = (0.0, 0)
+        self._reject_logs = LogLimit(REJECT_LOGS_PER_MINUTE)
         self._tasks: list[asyncio.Task[None]] = []
         self._spool_failing = False
 
@@ -291,16 +291,8 @@ class Collector:
             "received_at": received_at.isoformat(),
         }
         client.publish(topics.rejected(station), _compact(orjson.dumps(payload)), qos=0)
-        if self._may_log_rejection():
+        if self._reject_logs.allow():
             log.warning("rejected reading from %s: %s (%s)", station, reason, rejection.detail)
-
-    def _may_log_rejection(self) -> bool:
-        window_start, logged = self._reject_log_window
-        now = time.monotonic()
-        if now - window_start >= 60:
-            window_start, logged = now, 0
-        self._reject_log_window = (window_start, logged + 1)
-        return logged < REJECT_LOGS_PER_MINUTE
 
     # ----- event loop ------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from floodwatch.recordings import RecordingError, convert_file
 from floodwatch.replay_csv import ReplayRow
 from floodwatch.settings import CATALOG_DIR
 from forecasting.evaluation import Hindcast, hindcast, series_by_station
-from forecasting.learn import learn_model
+from forecasting.learning import learn_station
 from forecasting.routing import LearnedModel
 from forecasting.series import Series
 from forecasting.trend import HOUR, InsufficientData
@@ -173,19 +173,10 @@ def learn_for(
     observed = series.get(station.id)
     if observed is None:
         return InsufficientData("no recording")
-    settings = station.forecast
-    since = train_until - (settings.learn_days or DEFAULT_LEARN_DAYS) * DAY
-    past = observed.window(since, train_until - 1e-3)
-    step = settings.step_h * HOUR if settings.step_h else past.typical_step() or HOUR
-    return learn_model(
-        station.id,
-        past,
-        {u: series[u].window(since, train_until - 1e-3) for u in station.upstream if u in series},
-        step_s=step,
-        horizons_s=[h * HOUR for h in settings.horizons_h],
-        max_lag_s=settings.max_travel_h * HOUR,
-        overrides_s={u: h * HOUR for u, h in settings.travel_h.items()},
-    )
+    since = train_until - (station.forecast.learn_days or DEFAULT_LEARN_DAYS) * DAY
+    until = train_until - 1e-3
+    upstream = {u: series[u].window(since, until) for u in station.upstream if u in series}
+    return learn_station(station, observed.window(since, until), upstream)
 
 
 def evaluate_period(period: Period, data_dir: Path) -> PeriodResult:

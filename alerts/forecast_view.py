@@ -13,10 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
-
 from floodwatch.catalog import Threshold
-from forecasting.forecast import StationForecast, first_crossing
+from forecasting.forecast import StationForecast, judge_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,22 +51,15 @@ class ForecastView:
         """The same forecast with its outlooks judged against `ladder`."""
         if self.level is None or not self.path:
             return self
-        start = self.at.timestamp()
-        times = np.array([start, *(p.valid_at.timestamp() for p in self.path)])
-        central = np.array([self.level, *(p.level for p in self.path)])
-        upper = np.array([self.level, *(p.upper for p in self.path)])
-        lower = np.array([self.level, *(p.lower for p in self.path)])
-        judged = []
-        for rung in ladder:
-            if self.level >= rung.value:
-                judged.append(OutlookView(rung.key, "reached"))
-                continue
-            expected = first_crossing(times, central, rung.value)
-            earliest = first_crossing(times, upper, rung.value)
-            latest = first_crossing(times, lower, rung.value)
-            status = "expected" if expected else "possible" if earliest else "not_expected"
-            judged.append(OutlookView(rung.key, status, _dt(expected), _dt(earliest), _dt(latest)))
-        return replace(self, outlooks=tuple(judged))
+        points = [(p.valid_at.timestamp(), p.level, p.lower, p.upper) for p in self.path]
+        judged = judge_path(self.at.timestamp(), self.level, points, ladder)
+        return replace(
+            self,
+            outlooks=tuple(
+                OutlookView(o.key, o.status, _dt(o.expected_at), _dt(o.earliest), _dt(o.latest))
+                for o in judged
+            ),
+        )
 
 
 def _dt(epoch: float | None) -> datetime | None:

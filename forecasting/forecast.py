@@ -133,13 +133,26 @@ def first_crossing(times: FloatArray, levels: FloatArray, value: float) -> float
 def outlooks(
     trend: Trend, path: Sequence[HorizonForecast], ladder: Sequence[Threshold]
 ) -> tuple[ThresholdOutlook, ...]:
-    times = np.array([trend.at, *(p.valid_at for p in path)])
-    central = np.array([trend.level, *(p.level for p in path)])
-    upper = np.array([trend.level, *(p.upper for p in path)])
-    lower = np.array([trend.level, *(p.lower for p in path)])
+    points = [(p.valid_at, p.level, p.lower, p.upper) for p in path]
+    return judge_path(trend.at, trend.level, points, ladder)
+
+
+def judge_path(
+    at: float,
+    level: float,
+    path: Sequence[tuple[float, float, float, float]],
+    ladder: Sequence[Threshold],
+) -> tuple[ThresholdOutlook, ...]:
+    """Each rung against a forecast path starting at (`at`, `level`); path points are
+    (valid_at, level, lower, upper). Also used by the alert engine, which judges the
+    forecaster's path again against the ladder in force."""
+    times = np.array([at, *(p[0] for p in path)])
+    central = np.array([level, *(p[1] for p in path)])
+    lower = np.array([level, *(p[2] for p in path)])
+    upper = np.array([level, *(p[3] for p in path)])
     result = []
     for rung in ladder:
-        if trend.level >= rung.value:
+        if level >= rung.value:
             result.append(ThresholdOutlook(rung.key, rung.value, rung.severity, "reached"))
             continue
         expected = first_crossing(times, central, rung.value)

@@ -126,6 +126,8 @@ class Settings(BaseSettings):
     telegram_rate_per_s: float = Field(25.0, gt=0, le=1000)
     telegram_allow_paid_broadcast: bool = False
     telegram_max_attempts: int = Field(5, ge=1, le=100)
+    # Where `floodwatch backtest --out` reports are kept; the bot's /backtest shows the newest.
+    backtest_dir: Path = Path("var/backtests")
 
     log_level: str = Field("INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 

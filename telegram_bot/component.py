@@ -19,6 +19,7 @@ from floodwatch.settings import Settings
 from floodwatch.storage import open_store
 from telegram_bot.bot import build_dispatcher, run_polling
 from telegram_bot.delivery import TelegramDelivery
+from telegram_bot.message_ids import UpdateFloorMiddleware
 
 log = logging.getLogger(__name__)
 # How long stopping waits for the long poll to end before cancelling it.
@@ -65,6 +66,8 @@ class BotComponent:
             settings=self.settings,
             alert_store=self.delivery.alerts,
         )
+        # Residents' messages take message ids too: the delivery's floor must see them.
+        self._dispatcher.update.outer_middleware(UpdateFloorMiddleware(self.delivery.floor))
         self._polling = asyncio.create_task(
             run_polling(self.delivery.bot, self._dispatcher), name="telegram-polling"
         )

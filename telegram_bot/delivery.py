@@ -7,14 +7,18 @@ channel, telegram_bot/channel.py) and sends them with aiogram's real `Bot`:
   before warning before watch before the rest, then by outbox seq.
 * **Limits** (telegram_bot/limits.py): the global rate, one message per second per chat,
   20 per minute per group, and at most one message in flight per chat.
-* **Answers.** OK → the row is marked `sent` at once (one SQLite write after the answer:
-  that is the only window in which a crash can send a message twice, at most one per chat
-  in flight). 429 → everything waits `retry_after` and the same row is sent again (not
+* **No repeats.** Before each send the row records the chat's message id floor; OK → the
+  row is marked `sent` with Telegram's message id. A row found with a floor and no answer
+  (the bot died mid-send, or the connection failed after the request went out) is settled
+  first by asking Telegram whether the message exists (telegram_bot/in_doubt.py), and is
+  sent only if it does not.
+* **Answers.** 429 → everything waits `retry_after` and the same row is sent again (not
   counted as an attempt). 403 (blocked, kicked) or 400 "chat not found" → the chat is
   deactivated and its pending rows marked `failed` with the reason. Another 400 → that
-  row `failed` (sending it again cannot help). Anything else (5xx, network, timeout) →
-  retried with backoff (2 s doubling to 5 min), `failed` after
-  FLOODWATCH_TELEGRAM_MAX_ATTEMPTS attempts. Every failure is counted
+  row `failed` (sending it again cannot help). "Migrated to a supergroup" → the chat's
+  subscriptions and pending messages move to the new id and go out there. Anything else
+  (5xx, network, timeout) → retried with backoff (2 s doubling to 5 min), settled as
+  above first, `failed` after FLOODWATCH_TELEGRAM_MAX_ATTEMPTS attempts. Every failure is counted
   (`floodwatch_telegram_failed_total{reason}`) and kept in the table with its last error;
   nothing is dropped silently.
 
@@ -33,14 +37,12 @@ from datetime import timedelta
 from typing import Any
 
 from aiogram import Bot
-from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
-from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import (
     TelegramAPIError,
     TelegramBadRequest,
     TelegramForbiddenError,
     TelegramMigrateToChat,
+    TelegramNetworkError,
     TelegramRetryAfter,
     TelegramUnauthorizedError,
 )
@@ -50,11 +52,14 @@ from alerts.channels.metrics import DispatchMetrics
 from alerts.dispatch import Dispatcher
 from alerts.store import AlertStore
 from floodwatch.catalog import Catalog, load_catalog
-from floodwatch.errors import ConfigError, StoreUnavailable
+from floodwatch.errors import StoreUnavailable
 from floodwatch.models import utc_now
 from floodwatch.settings import Settings
+from telegram_bot.bot import create_bot
 from telegram_bot.channel import TelegramChannel
+from telegram_bot.in_doubt import settle
 from telegram_bot.limits import PAID_RATE_PER_S, Limits
+from telegram_bot.message_ids import FloorMiddleware, MessageIdFloor
 from telegram_bot.store import BotStore, Delivery
 
 log = logging.getLogger(__name__)
@@ -66,22 +71,6 @@ BACKOFF_MAX_S = 300.0
 UNAUTHORIZED_PAUSE_S = 60.0
 STOP_WAIT_S = 10.0
 MARK_TRIES = 5
-
-
-def make_bot(settings: Settings) -> Bot:
-    """The bot for FLOODWATCH_TELEGRAM_TOKEN, on FLOODWATCH_TELEGRAM_API_URL when set."""
-    if settings.telegram_token is None:
-        raise ConfigError("FLOODWATCH_TELEGRAM_TOKEN is not set")
-    session = (
-        AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-        if settings.telegram_api_url
-        else AiohttpSession()
-    )
-    return Bot(
-        settings.telegram_token.get_secret_value(),
-        session=session,
-        default=DefaultBotProperties(parse_mode="HTML"),
-    )
 
 
 class SenderMetrics:
@@ -113,6 +102,16 @@ class SenderMetrics:
             "Chats deactivated because they blocked the bot or are gone",
             registry=r,
         )
+        self.in_doubt = Counter(
+            "floodwatch_telegram_in_doubt",
+            "Sends whose answer was lost, settled by asking Telegram, by outcome "
+            "(delivered: not sent again; not_found / no_floor: sent)",
+            ["outcome"],
+            registry=r,
+        )
+        self.migrated = Counter(
+            "floodwatch_telegram_migrated", "Groups that became supergroups", registry=r
+        )
         self.in_flight = Gauge(
             "floodwatch_telegram_in_flight", "Messages sent, not yet answered", registry=r
         )
@@ -131,6 +130,7 @@ class Sender:
         allow_paid_broadcast: bool = False,
         max_attempts: int = 5,
         metrics: SenderMetrics | None = None,
+        floor: MessageIdFloor | None = None,
         max_in_flight: int = MAX_IN_FLIGHT,
         poll_s: float = POLL_S,
         backoff_s: tuple[float, float] = (BACKOFF_MIN_S, BACKOFF_MAX_S),
@@ -141,6 +141,7 @@ class Sender:
         self.limits = Limits(PAID_RATE_PER_S if allow_paid_broadcast else rate_per_s)
         self.max_attempts = max_attempts
         self.metrics = metrics or SenderMetrics()
+        self.floor = floor or MessageIdFloor()
         self._batch = max(20, round(2 * min(rate_per_s, 100.0)))
         self._slots = asyncio.Semaphore(max_in_flight)
         self._poll_s = poll_s
@@ -255,7 +256,14 @@ class Sender:
 
     async def _attempt(self, row: Delivery, group: bool) -> None:
         try:
-            await self.bot.send_message(
+            if row.probe_from is not None and await self._settled(row):
+                self.limits.answered(row.chat_id, group)
+                return
+            await self._mark(
+                self.store.mark_sending, row.seq, row.chat_id, self.floor.floor(row.chat_id)
+            )
+            await self.limits.spaced()
+            message = await self.bot.send_message(
                 row.chat_id,
                 row.text,
                 parse_mode="HTML",
@@ -276,7 +284,9 @@ class Sender:
             return
         except TelegramMigrateToChat as exc:
             self.limits.answered(row.chat_id, group)
-            await self._gone(row, f"migrated to {exc.migrate_to_chat_id}")
+            log.info("chat %d became supergroup %d", row.chat_id, exc.migrate_to_chat_id)
+            self.metrics.migrated.inc()
+            await self._mark(self.store.migrate_chat, row.chat_id, exc.migrate_to_chat_id)
             return
         except TelegramBadRequest as exc:
             self.limits.answered(row.chat_id, group)
@@ -299,14 +309,32 @@ class Sender:
             return
         except (TelegramAPIError, TimeoutError, OSError) as exc:
             self.limits.answered(row.chat_id, group)
-            await self._transient(row, f"{type(exc).__name__}: {exc}")
+            # Only a lost answer leaves the outcome open; an error answer (5xx) is a "no".
+            lost = isinstance(exc, (TelegramNetworkError, TimeoutError, OSError))
+            await self._transient(row, f"{type(exc).__name__}: {exc}", in_doubt=lost)
             return
         self.limits.answered(row.chat_id, group)
-        await self._mark(self.store.mark_sent, row.seq, row.chat_id)
+        await self._mark(self.store.mark_sent, row.seq, row.chat_id, message.message_id)
         self.metrics.sent.inc()
         self.last_error = None
 
-    async def _transient(self, row: Delivery, error: str) -> None:
+    async def _settled(self, row: Delivery) -> bool:
+        """An earlier send of `row` got no answer: True if Telegram has it (now marked
+        sent); False if it must be sent. Network errors propagate (still in doubt)."""
+        assert row.probe_from is not None
+        found = await settle(
+            self.bot, row.chat_id, row.text, row.probe_from, before_call=self.limits.slot
+        )
+        self.metrics.in_doubt.labels(found.outcome).inc()
+        log.info("lost send of seq %d to chat %d settled: %s", row.seq, row.chat_id, found.outcome)
+        if found.message_id is None:
+            await self.limits.slot()  # the send below needs its own
+            return False
+        await self._mark(self.store.mark_sent, row.seq, row.chat_id, found.message_id)
+        self.metrics.sent.inc()
+        return True
+
+    async def _transient(self, row: Delivery, error: str, *, in_doubt: bool) -> None:
         self.last_error = error
         attempts = row.attempts + 1
         if attempts >= self.max_attempts:
@@ -326,7 +354,9 @@ class Sender:
             "seq %d to chat %d failed (retry in %.0f s): %s", row.seq, row.chat_id, delay, error
         )
         not_before = utc_now() + timedelta(seconds=delay)
-        await self._mark(self.store.mark_retry, row.seq, row.chat_id, error, not_before)
+        await self._mark(
+            self.store.mark_retry, row.seq, row.chat_id, error, not_before, in_doubt=in_doubt
+        )
 
     async def _gone(self, row: Delivery, reason: str) -> None:
         """The chat blocked the bot or no longer exists: deactivate it."""
@@ -370,7 +400,10 @@ class TelegramDelivery:
         the same process (then they are opened, closed and rendered by it)."""
         self.settings = settings
         self._own_bot = bot is None
-        self.bot = bot or make_bot(settings)
+        self.bot = bot or create_bot(settings)
+        self.floor = MessageIdFloor()
+        # Every answer of this session (alerts and conversation replies) raises the floor.
+        self.bot.session.middleware(FloorMiddleware(self.floor))
         self.store = BotStore(settings.state_path)
         self._own_alerts = alert_store is None
         self.alerts = alert_store or AlertStore(settings.state_path)
@@ -387,6 +420,7 @@ class TelegramDelivery:
             allow_paid_broadcast=settings.telegram_allow_paid_broadcast,
             max_attempts=settings.telegram_max_attempts,
             metrics=self.metrics,
+            floor=self.floor,
             poll_s=poll_s,
             backoff_s=backoff_s,
         )
@@ -408,6 +442,7 @@ class TelegramDelivery:
 
     async def start(self) -> None:
         await self.store.open()
+        self.floor.load(await self.store.message_id_floors())
         if self._own_alerts:
             await self.alerts.open()
         await self.sender.start()

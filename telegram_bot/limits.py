@@ -43,6 +43,7 @@ class Limits:
         self._group_max = group_per_window
         self._group_window = group_window_s + SLACK_S
         self._next_slot = 0.0
+        self._last_request = 0.0
         self._paused_until = 0.0
         self._chat_last: dict[int, float] = {}
         self._chat_blocked: dict[int, float] = {}
@@ -90,6 +91,16 @@ class Limits:
             if at <= now:
                 self._next_slot = now + self.interval
                 return
+            await asyncio.sleep(at - now)
+
+    async def spaced(self) -> None:
+        """Right before a request: sends at least one interval apart. A slot is taken
+        before the row's SQLite write; writes queued behind a long query would otherwise
+        release their sends in a burst that Telegram's own window counts as too many."""
+        now = self._clock()
+        at = max(now, self._last_request + self.interval)
+        self._last_request = at
+        if at > now:
             await asyncio.sleep(at - now)
 
     def answered(self, chat_id: int, group: bool) -> None:

@@ -8,7 +8,10 @@ Tables (created on open, beside the alert engine's):
 | `bot_chats` | every chat the bot talks to: kind, language, active, dispatch, muted until |
 | `bot_subscriptions` | (chat, target) → lowest severity; `station:<id>`, `river:<name>`, `all` |
 | `telegram_messages` | per outbox seq and language, the rendered message (fixed at fan-out) |
-| `telegram_deliveries` | one row per (seq, chat): pending / sent / failed, attempts, last error |
+| `telegram_deliveries` | one row per (seq, chat): pending / sent / failed, attempts, error |
+
+A delivery row also keeps Telegram's message id once sent and, while a send is not
+answered, the message id floor to settle it from (telegram_bot/in_doubt.py).
 
 Who hears what (`recipients`):
 
@@ -37,6 +40,7 @@ from alerts.events import AlertEvent, EventKind
 from floodwatch.catalog import Severity, Station
 from floodwatch.models import from_epoch_ms, utc_now
 from floodwatch.sqlite_thread import SQLiteThread
+from telegram_bot.message_ids import CHANNEL_ID_BELOW
 
 KINDS = ("private", "group", "supergroup", "channel")
 SEVERITIES = ("watch", "warning", "danger")
@@ -80,6 +84,8 @@ SCHEMA = (
         next_at_ms INTEGER NOT NULL,    -- not before (backoff)
         created_at_ms INTEGER NOT NULL,
         done_at_ms INTEGER,
+        probe_from INTEGER,             -- set while a send's answer is not recorded
+        message_id INTEGER,             -- Telegram's id of the sent message
         PRIMARY KEY (seq, chat_id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS telegram_deliveries_pending ON telegram_deliveries "
@@ -121,6 +127,9 @@ class Delivery:
     priority: int
     attempts: int
     text: str
+    # Not None: an earlier send of this row got no recorded answer (a crash, a timeout);
+    # settle it before sending (-1: no floor was known then).
+    probe_from: int | None = None
 
 
 def event_severity(event: AlertEvent) -> Severity | None:
@@ -174,6 +183,7 @@ class BotStore:
 
     async def open(self) -> None:
         await self._db.open()
+        await self._db.run(_add_columns)
 
     async def close(self) -> None:
         await self._db.close()
@@ -305,24 +315,54 @@ class BotStore:
         value = rows[0][0] if rows else None
         return from_epoch_ms(value) if value is not None else None
 
-    async def mark_sent(self, seq: int, chat_id: int) -> None:
+    async def mark_sending(self, seq: int, chat_id: int, floor: int | None) -> None:
+        """Durably note that a send begins, with the chat's message id floor (None: none
+        known); until its answer is recorded the row is in doubt."""
+        await self._db.run(
+            _write,
+            "UPDATE telegram_deliveries SET probe_from = ? WHERE seq = ? AND chat_id = ?",
+            [(-1 if floor is None else floor, seq, chat_id)],
+        )
+
+    async def mark_sent(self, seq: int, chat_id: int, message_id: int | None = None) -> None:
         await self._db.run(
             _write,
             "UPDATE telegram_deliveries SET status = 'sent', attempts = attempts + 1, "
-            "last_error = NULL, done_at_ms = ? WHERE seq = ? AND chat_id = ?",
-            [(_ms(utc_now()), seq, chat_id)],
+            "last_error = NULL, done_at_ms = ?, probe_from = NULL, message_id = ? "
+            "WHERE seq = ? AND chat_id = ?",
+            [(_ms(utc_now()), message_id, seq, chat_id)],
         )
 
     async def mark_retry(
-        self, seq: int, chat_id: int, error: str, not_before: datetime, *, count: bool = True
+        self,
+        seq: int,
+        chat_id: int,
+        error: str,
+        not_before: datetime,
+        *,
+        count: bool = True,
+        in_doubt: bool = False,
     ) -> None:
-        """Keep the row pending until `not_before`; `count` adds an attempt."""
+        """Keep the row pending until `not_before`; `count` adds an attempt. `in_doubt`:
+        the send may have reached Telegram (a timeout, a lost connection), so the floor is
+        kept and the next try settles it first; otherwise Telegram refused it for sure."""
+        keep = "probe_from" if in_doubt else "NULL"
         await self._db.run(
             _write,
-            "UPDATE telegram_deliveries SET attempts = attempts + ?, last_error = ?, "
-            "next_at_ms = ? WHERE seq = ? AND chat_id = ?",
+            f"UPDATE telegram_deliveries SET attempts = attempts + ?, last_error = ?, "
+            f"next_at_ms = ?, probe_from = {keep} WHERE seq = ? AND chat_id = ?",
             [(int(count), error[:500], _ms(not_before), seq, chat_id)],
         )
+
+    async def message_id_floors(self) -> dict[int, int]:
+        """The highest message id recorded per id space (`telegram_bot.message_ids`)."""
+        rows = await self._db.run(_floors)
+        return {int(space): int(highest) for space, highest in rows if highest is not None}
+
+    async def migrate_chat(self, old_id: int, new_id: int) -> None:
+        """A group became a supergroup (Telegram gives it a new id): move its settings,
+        subscriptions and pending messages to the new id."""
+        await self._db.run(_migrate_chat, old_id, new_id, _ms(utc_now()))
 
     async def mark_failed(self, seq: int, chat_id: int, error: str) -> None:
         await self._db.run(
@@ -433,10 +473,11 @@ def _due(
     conn.executemany("INSERT OR IGNORE INTO busy_chats VALUES (?)", [(c,) for c in exclude])
     rows = conn.execute(
         "WITH heads AS (SELECT d.seq, d.chat_id, d.language, d.priority, d.attempts, "
-        "d.next_at_ms, ROW_NUMBER() OVER (PARTITION BY d.chat_id "
+        "d.next_at_ms, d.probe_from, ROW_NUMBER() OVER (PARTITION BY d.chat_id "
         "ORDER BY d.priority DESC, d.seq) AS n FROM telegram_deliveries d "
         "WHERE d.status = 'pending' AND d.chat_id NOT IN (SELECT chat_id FROM busy_chats)) "
-        "SELECT h.seq, h.chat_id, COALESCE(c.kind, 'private'), h.priority, h.attempts, m.text "
+        "SELECT h.seq, h.chat_id, COALESCE(c.kind, 'private'), h.priority, h.attempts, m.text, "
+        "h.probe_from "
         "FROM heads h LEFT JOIN bot_chats c ON c.chat_id = h.chat_id "
         "JOIN telegram_messages m ON m.seq = h.seq AND m.language = h.language "
         "WHERE h.n = 1 AND h.next_at_ms <= ? ORDER BY h.priority DESC, h.seq, h.chat_id "
@@ -454,3 +495,58 @@ def _fail_chat(conn: sqlite3.Connection, chat_id: int, error: str, now_ms: int) 
             (error, now_ms, chat_id),
         )
     return cursor.rowcount
+
+
+# Columns added after the first release: a state file made before them gets them on open.
+ADDED_COLUMNS = {"telegram_deliveries": ("probe_from INTEGER", "message_id INTEGER")}
+
+
+def _add_columns(conn: sqlite3.Connection) -> None:
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for column in columns:
+            if column.split()[0] not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+
+
+def _floors(conn: sqlite3.Connection) -> list[Any]:
+    return conn.execute(
+        "SELECT CASE WHEN chat_id <= ? THEN chat_id ELSE 0 END AS space, MAX(message_id) "
+        "FROM telegram_deliveries WHERE message_id IS NOT NULL GROUP BY space",
+        (CHANNEL_ID_BELOW,),
+    ).fetchall()
+
+
+def _migrate_chat(conn: sqlite3.Connection, old_id: int, new_id: int, now_ms: int) -> None:
+    with _transaction(conn):
+        conn.execute(
+            "INSERT INTO bot_chats (chat_id, kind, language, active, dispatch, muted_until_ms, "
+            "created_at_ms, updated_at_ms) SELECT ?, 'supergroup', language, active, dispatch, "
+            "muted_until_ms, created_at_ms, ? FROM bot_chats WHERE chat_id = ? "
+            "ON CONFLICT (chat_id) DO UPDATE SET dispatch = MAX(dispatch, excluded.dispatch), "
+            "active = 1, updated_at_ms = excluded.updated_at_ms",
+            (new_id, now_ms, old_id),
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO bot_subscriptions (chat_id, target, station_id, river, "
+            "min_severity, created_at_ms) SELECT ?, target, station_id, river, min_severity, "
+            "created_at_ms FROM bot_subscriptions WHERE chat_id = ?",
+            (new_id, old_id),
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO telegram_deliveries (seq, chat_id, language, priority, "
+            "status, attempts, next_at_ms, created_at_ms) SELECT seq, ?, language, priority, "
+            "'pending', attempts, next_at_ms, created_at_ms FROM telegram_deliveries "
+            "WHERE chat_id = ? AND status = 'pending'",
+            (new_id, old_id),
+        )
+        conn.execute(
+            "UPDATE telegram_deliveries SET status = 'failed', done_at_ms = ?, "
+            "last_error = ? WHERE chat_id = ? AND status = 'pending'",
+            (now_ms, f"migrated to {new_id}", old_id),
+        )
+        conn.execute("DELETE FROM bot_subscriptions WHERE chat_id = ?", (old_id,))
+        conn.execute(
+            "UPDATE bot_chats SET active = 0, updated_at_ms = ? WHERE chat_id = ?",
+            (now_ms, old_id),
+        )

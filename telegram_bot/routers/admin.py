@@ -240,7 +240,7 @@ def summary_text(data: Any) -> str:
 async def backtest(message: Message, settings: Settings, lang: str) -> None:
     if not await _allowed(message, settings, lang):
         return
-    folder = getattr(settings, "backtest_dir", None)
+    folder = settings.backtest_dir
     try:
         found = await asyncio.to_thread(load_latest, folder)
     except (OSError, ValueError) as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import Message
 
@@ -89,9 +89,20 @@ async def dispatch(
     await message.answer(t(lang, "dispatch_on" if arg == "on" else "dispatch_off"))
 
 
+async def migrated(message: Message, bot_store: BotStore) -> None:
+    """The group became a supergroup: Telegram gave it a new id; its subscriptions and
+    pending alerts follow (the service message arrives in the old group)."""
+    new_id = message.migrate_to_chat_id
+    if new_id is None:
+        return
+    log.info("group %s became supergroup %s", message.chat.id, new_id)
+    await bot_store.migrate_chat(message.chat.id, new_id)
+
+
 def make_router() -> Router:
     """A fresh router (a router belongs to one dispatcher), handlers in order."""
     router = Router(name="groups")
+    router.message(F.migrate_to_chat_id)(migrated)
     router.message(Command("subscribe_all"))(subscribe_all)
     router.message(Command("subscribe_river"))(subscribe_river)
     router.message(Command("dispatch"))(dispatch)

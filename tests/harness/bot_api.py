@@ -100,10 +100,18 @@ class _FailRule:
     methods: frozenset[str]
 
 
-def _error(code: int, description: str, retry_after: int | None = None) -> web.Response:
+# Bot API ids of supergroups and channels are -100 followed by the MTProto id.
+SUPERGROUP_IDS_BELOW = -1_000_000_000_000
+
+
+def _error(
+    code: int, description: str, retry_after: int | None = None, migrate_to: int | None = None
+) -> web.Response:
     body: JsonDict = {"ok": False, "error_code": code, "description": description}
     if retry_after is not None:
         body["parameters"] = {"retry_after": retry_after}
+    if migrate_to is not None:
+        body["parameters"] = {"migrate_to_chat_id": migrate_to}
     return web.json_response(body, status=code)
 
 
@@ -145,6 +153,9 @@ class BotApiServer:
         self._callback_ids = itertools.count(1)
         self._new_update = asyncio.Event()
         self._rules: list[_FailRule] = []
+        self._lose: dict[int, int] = {}
+        self._hold: dict[int, float] = {}
+        self._migrated: dict[int, int] = {}
         self._global_window: deque[float] = deque()
         self._chat_last: dict[int, float] = {}
         self._group_window: dict[int, deque[float]] = {}
@@ -222,8 +233,26 @@ class BotApiServer:
         """The next ``n`` calls (of ``methods``, any chat) answer ``code``."""
         self._rules.append(_FailRule(code, retry_after, None, n, frozenset(methods)))
 
+    def lose_answers(self, chat_id: int, times: int = 1) -> None:
+        """The next ``times`` sends to ``chat_id`` are carried out (recorded, delivered),
+        then the connection is dropped before the answer: the bot cannot know."""
+        self._lose[chat_id] = self._lose.get(chat_id, 0) + times
+
+    def hold_answer(self, chat_id: int, seconds: float) -> None:
+        """The next send to ``chat_id`` is carried out at once but answered only after
+        ``seconds``: a bot killed meanwhile cannot know it went out."""
+        self._hold[chat_id] = seconds
+
+    def migrate(self, group_id: int, supergroup_id: int) -> None:
+        """The basic group became a supergroup: sends to the old id are refused with
+        `migrate_to_chat_id`, as Telegram does."""
+        self._migrated[group_id] = supergroup_id
+        self.chat(supergroup_id, "supergroup")
+
     def clear_failures(self) -> None:
         self._rules.clear()
+        self._lose.clear()
+        self._hold.clear()
 
     # ---------------------------------------------------------------- updates
 
@@ -488,6 +517,10 @@ class BotApiServer:
             elif code == 403:
                 self.count_403 += 1
             return _error(code, description, retry_after)
+        if chat_id in self._migrated:
+            description = "Bad Request: group chat was upgraded to a supergroup chat"
+            self.calls.append(Call(method, chat_id, 400, now, description))
+            return _error(400, description, migrate_to=self._migrated[chat_id])
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             self.calls.append(Call(method, chat_id, 404, now, "Not Found"))
@@ -498,6 +531,12 @@ class BotApiServer:
             self.calls.append(Call(method, chat_id, 400, now, e.description))
             return _error(400, f"Bad Request: {e.description}")
         self.calls.append(Call(method, chat_id, response.status, now))
+        if method in SEND_METHODS and chat_id is not None and self._lose.get(chat_id, 0) > 0:
+            self._lose[chat_id] -= 1
+            if request.transport is not None:
+                request.transport.close()
+        if method in SEND_METHODS and chat_id in self._hold:
+            await asyncio.sleep(self._hold.pop(chat_id))
         return response
 
     def _refusal(self, method: str, chat_id: int | None, now: float) -> tuple[int, str, int] | None:
@@ -558,7 +597,10 @@ class BotApiServer:
         }
 
     def _next_message_id(self, chat_id: int) -> int:
-        counter = self._message_ids.setdefault(chat_id, itertools.count(1))
+        # As in Telegram: supergroups and channels number their own messages; private
+        # chats and basic groups share one sequence, the bot's message box.
+        space = chat_id if chat_id <= SUPERGROUP_IDS_BELOW else 0
+        counter = self._message_ids.setdefault(space, itertools.count(1))
         return next(counter)
 
     def _outgoing(self, chat_id: int, params: JsonDict) -> JsonDict:
@@ -697,8 +739,10 @@ class BotApiServer:
         chat_id = self._require_chat(params)
         message_id = _int_or_none(params.get("message_id"))
         message = self._messages.get((chat_id, message_id or 0))
-        if message is None or message.get("from", {}).get("id") != self.bot_id:
+        if message is None:
             raise _BadRequest("message to edit not found")
+        if message.get("from", {}).get("id") != self.bot_id:
+            raise _BadRequest("message can't be edited")
         return chat_id, message
 
     async def _m_editMessageText(self, params: JsonDict, files: dict[str, bytes]) -> web.Response:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.bot_conversation import ADMIN_ID, running_bot
+from tests.harness.bot_conversation import ADMIN_ID, running_bot, seed_readings
 
 STRANGER = 777
 GROUP = -100123
@@ -123,3 +123,43 @@ async def test_group_subscribes_and_only_admins_mark_dispatch(tmp_path: Path) ->
         server.push_message(GROUP, "hello all", user_id=STRANGER)
         last = await server.ask(GROUP, "/help", user_id=STRANGER)
         assert [s.text for s in server.sent[since:] if s.chat_id == GROUP] == [last.text]
+
+
+async def test_group_upgraded_to_supergroup_keeps_its_subscriptions(tmp_path: Path) -> None:
+    basic, upgraded = -4242, -1004242
+    async with running_bot(tmp_path) as rb:
+        server = rb.server
+        await server.ask(basic, "/subscribe_all warning", user_id=STRANGER, chat_type="group")
+        await server.ask(basic, "/dispatch on", user_id=ADMIN_ID, chat_type="group")
+        # Telegram's service message in the old group when it becomes a supergroup.
+        server.push_message(
+            basic, user_id=ADMIN_ID, chat_type="group", extra={"migrate_to_chat_id": upgraded}
+        )
+        # The new supergroup's first command arrives after the service message.
+        answer = await server.ask(upgraded, "/my", user_id=STRANGER, chat_type="supergroup")
+        assert "all gauges" in (answer.text or "")
+        moved = await rb.bot_store.chat(upgraded)
+        assert moved is not None
+        assert moved.dispatch
+        assert moved.kind == "supergroup"
+        assert [(s.river, s.min_severity) for s in await rb.bot_store.subscriptions(upgraded)] == [
+            (None, "warning")
+        ]
+        assert await rb.bot_store.subscriptions(basic) == []
+
+
+async def test_status_addressed_to_the_bot_by_name_in_a_group(tmp_path: Path) -> None:
+    async with running_bot(tmp_path) as rb:
+        server = rb.server
+        name = server.bot_username
+        await seed_readings(rb.readings, "rhein-mainz", [400.0 + i for i in range(48)])
+        since = server.mark()
+        server.push_message(GROUP, f"/status@{name} rhein-mainz", user_id=STRANGER)
+        await server.wait_count(lambda s: s.chat_id == GROUP and s.method == "sendPhoto", 1)
+        replies = [s for s in server.sent[since:] if s.chat_id == GROUP]
+        assert any("Mainz" in (s.text or "") for s in replies if s.method == "sendMessage")
+        # A command meant for another bot in the same group is not ours to answer.
+        since = server.mark()
+        server.push_message(GROUP, "/status@some_other_bot rhein-mainz", user_id=STRANGER)
+        last = await server.ask(GROUP, "/help", user_id=STRANGER)
+        assert [s for s in server.sent[since:] if s.chat_id == GROUP] == [last]

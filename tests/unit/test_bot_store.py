@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
@@ -168,3 +169,93 @@ def test_priority_order() -> None:
     assert priority(escalation(WARNING_RUNG)) > priority(escalation(watch)) > 0  # type: ignore[arg-type]
     clear = replace(sample_event(EventKind.ALL_CLEAR, MAINZ), previous=DANGER_RUNG)
     assert priority(clear) == 0
+
+
+async def test_message_id_floors_per_id_space(store: BotStore) -> None:
+    chats = [
+        await store.upsert_chat(1, "private", "en"),
+        await store.upsert_chat(2, "private", "en"),
+        await store.upsert_chat(-1_001_000_000_001, "supergroup", "en"),
+    ]
+    await store.fan_out(1, 3, chats, {"en": "<b>danger</b>"})
+    assert await store.message_id_floors() == {}
+    await store.mark_sent(1, 1, 17)
+    await store.mark_sent(1, 2, 12)
+    await store.mark_sent(1, -1_001_000_000_001, 4)
+    assert await store.message_id_floors() == {0: 17, -1_001_000_000_001: 4}
+
+
+async def test_send_in_doubt_until_answered(store: BotStore) -> None:
+    chat = await store.upsert_chat(1, "private", "en")
+    await store.fan_out(1, 3, [chat], {"en": "alert"})
+    [row] = await store.due(utc_now(), [], 10)
+    assert row.probe_from is None
+    await store.mark_sending(1, 1, 41)
+    [row] = await store.due(utc_now(), [], 10)
+    assert row.probe_from == 41  # a crash now leaves it in doubt
+    later = utc_now() - timedelta(seconds=1)
+    await store.mark_retry(1, 1, "timeout", later, in_doubt=True)
+    [row] = await store.due(utc_now(), [], 10)
+    assert row.probe_from == 41  # no answer: still in doubt
+    await store.mark_retry(1, 1, "429", later, count=False)
+    [row] = await store.due(utc_now(), [], 10)
+    assert row.probe_from is None  # Telegram answered "no": not sent, nothing to settle
+    await store.mark_sending(1, 1, None)
+    [row] = await store.due(utc_now(), [], 10)
+    assert row.probe_from == -1
+
+
+async def test_old_state_file_gets_the_new_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "CREATE TABLE telegram_deliveries (seq INTEGER NOT NULL, chat_id INTEGER NOT NULL, "
+        "language TEXT NOT NULL, priority INTEGER NOT NULL, status TEXT NOT NULL, "
+        "attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, next_at_ms INTEGER NOT NULL, "
+        "created_at_ms INTEGER NOT NULL, done_at_ms INTEGER, PRIMARY KEY (seq, chat_id)) "
+        "WITHOUT ROWID"
+    )
+    conn.execute(
+        "INSERT INTO telegram_deliveries (seq, chat_id, language, priority, status, "
+        "next_at_ms, created_at_ms) VALUES (1, 1, 'en', 3, 'pending', 0, 0)"
+    )
+    conn.commit()
+    conn.close()
+    store = BotStore(path)
+    await store.open()
+    try:
+        await store.mark_sent(1, 1, 5)
+        assert await store.message_id_floors() == {0: 5}
+    finally:
+        await store.close()
+    # Opening again finds the columns there and changes nothing.
+    store = BotStore(path)
+    await store.open()
+    await store.close()
+
+
+async def test_migrate_chat_moves_everything_pending(store: BotStore) -> None:
+    old, new = -4001, -1_004_001_000_000
+    chat = await store.upsert_chat(old, "group", "ru")
+    await store.subscribe(old, river="Rhine", min_severity="watch")
+    await store.set_dispatch(old, True)
+    await store.fan_out(1, 2, [chat], {"ru": "тревога"})
+    await store.fan_out(2, 2, [chat], {"ru": "ещё"})
+    await store.mark_sent(1, old, 9)
+    await store.migrate_chat(old, new)
+    moved = await store.chat(new)
+    assert moved is not None
+    assert (moved.kind, moved.language, moved.dispatch, moved.active) == (
+        "supergroup",
+        "ru",
+        True,
+        True,
+    )
+    assert [(s.river, s.min_severity) for s in await store.subscriptions(new)] == [
+        ("Rhine", "watch")
+    ]
+    assert await store.subscriptions(old) == []
+    due = await store.due(utc_now(), [], 10)
+    assert [(d.seq, d.chat_id, d.text) for d in due] == [(2, new, "ещё")]  # not the sent one
+    counts = await store.delivery_counts()
+    assert counts == {"sent": 1, "failed": 1, "pending": 1}

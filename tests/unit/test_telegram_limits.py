@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -59,6 +60,16 @@ async def test_global_slots_are_spaced() -> None:
     for _ in range(21):
         await limits.slot()
     assert time.monotonic() - started >= 20 * 0.005 * 0.95
+
+
+async def test_requests_bunched_up_after_their_slots_go_out_spaced() -> None:
+    limits = Limits(200)  # 5 ms apart
+    started = time.monotonic()
+    # Three sends whose slots were taken long ago arrive at the same moment.
+    await asyncio.gather(limits.spaced(), limits.spaced(), limits.spaced())
+    assert time.monotonic() - started >= 2 * 0.005 * 0.95
+    await limits.spaced()
+    assert time.monotonic() - started >= 3 * 0.005 * 0.95
 
 
 def test_rate_must_be_positive() -> None:

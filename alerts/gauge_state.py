@@ -14,7 +14,7 @@ class Prewarning:
     issued_at: datetime
 
 
-_TIMES = ("since", "below_since", "last_at")
+_TIMES = ("since", "below_since", "last_at", "trend_at")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,11 @@ class GaugeState:
     faulty: bool = False
     clean_run: int = 0  # clean readings in a row while faulty
     maintenance: bool = False
+    # The newest forecast's trend, so alerts decided on a reading can say how the water
+    # moves ("rising 12 cm/h") instead of "trend not known".
+    trend_rate_per_h: float | None = None
+    trend_direction: str | None = None
+    trend_at: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -35,6 +35,10 @@ class AlertRules:
     prewarning_update_gap_s: float = 3 * 3600.0
 
 
+# A forecast's trend older than this (before the reading) is not quoted in an alert.
+TREND_FRESH = timedelta(hours=3)
+
+
 @dataclass(frozen=True, slots=True)
 class Transition:
     state: GaugeState
@@ -104,11 +108,19 @@ def on_reading(
     return Transition(moved.state, (*events, *moved.events))
 
 
+def known_trend(state: GaugeState, at: datetime) -> dict[str, object]:
+    """The newest forecast's trend for an event at `at`, if recent enough to quote."""
+    if state.trend_at is None or not timedelta(0) <= at - state.trend_at <= TREND_FRESH:
+        return {}
+    return {"rate_per_h": state.trend_rate_per_h, "direction": state.trend_direction}
+
+
 def evaluate_level(
     state: GaugeState, station: Station, level: float, at: datetime, rules: AlertRules
 ) -> Transition:
     """Enter, hold or leave rungs for one clean level (also used after a threshold edit)."""
     ladder = station.levels
+    trend = known_trend(state, at)
     held = _index(station, state.active)
     reached = max((i for i, rung in enumerate(ladder) if level >= rung.value), default=-1)
     if reached > held:
@@ -119,6 +131,7 @@ def evaluate_level(
             ladder[reached],
             previous=ref(ladder[held]) if held >= 0 else None,
             level=level,
+            **trend,
         )
         prewarning = state.prewarning
         if prewarning is not None and _index(station, prewarning.key) <= reached:
@@ -135,10 +148,16 @@ def evaluate_level(
         return Transition(replace(state, below_since=below_since))
     hold = max((i for i, rung in enumerate(ladder) if level >= rung.value - margin), default=-1)
     if hold < 0:
-        event = _event(station, EventKind.ALL_CLEAR, at, ladder[held], level=level)
+        event = _event(station, EventKind.ALL_CLEAR, at, ladder[held], level=level, **trend)
         return Transition(replace(state, active=None, since=at, below_since=None), (event,))
     event = _event(
-        station, EventKind.DEESCALATION, at, ladder[hold], previous=ref(ladder[held]), level=level
+        station,
+        EventKind.DEESCALATION,
+        at,
+        ladder[hold],
+        previous=ref(ladder[held]),
+        level=level,
+        **trend,
     )
     return Transition(replace(state, active=ladder[hold].key, since=at, below_since=None), (event,))
 
@@ -150,6 +169,13 @@ def on_forecast(
     if state.maintenance or not forecast.usable:
         return Transition(state)  # no data is not a reason to withdraw, nor to warn
     forecast = forecast.against(station.levels)  # the ladder in force, edits included
+    if forecast.rate_per_h is not None or forecast.direction is not None:
+        state = replace(
+            state,
+            trend_rate_per_h=forecast.rate_per_h,
+            trend_direction=forecast.direction,
+            trend_at=forecast.at,
+        )
     rapid = rapid_rise(state, station, forecast)
     moved = prewarn(rapid.state, station, forecast, rules)
     return Transition(moved.state, (*rapid.events, *moved.events))

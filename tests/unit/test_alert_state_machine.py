@@ -427,3 +427,29 @@ def test_prewarnings_use_the_ladder_in_force_not_the_forecasters() -> None:
     warned = on_forecast(state, edited, view, RULES)
     assert summary(warned.events) == [(EventKind.PREWARNING, "warn")]
     assert warned.events[0].expected_at == at + timedelta(hours=4)
+
+
+@pytest.mark.parametrize(
+    ("forecast_after", "rate", "quoted"),
+    [
+        (None, None, None),  # no forecast yet: "trend not known"
+        (timedelta(minutes=10), 12.0, 12.0),  # a recent trend is quoted
+        (timedelta(hours=2, minutes=50), 12.0, 12.0),
+        (timedelta(hours=3, minutes=20), 12.0, None),  # too old to quote
+    ],
+)
+def test_alerts_decided_on_a_reading_quote_the_latest_trend(
+    forecast_after: timedelta | None, rate: float | None, quoted: float | None
+) -> None:
+    gauge = station()
+    state, _ = play([450])
+    crossing_at = T0 + timedelta(hours=4)
+    if forecast_after is not None and rate is not None:
+        seen_at = crossing_at - forecast_after
+        state = on_forecast(state, gauge, forecast(seen_at, rate=rate), RULES).state
+    crossed = on_reading(state, gauge, 505, crossing_at, RULES)
+    assert summary(crossed.events) == [(E, "warn")]
+    assert crossed.events[0].rate_per_h == quoted
+    assert crossed.events[0].direction == ("rising" if quoted is not None else None)
+    # The trend is part of the stored state.
+    assert GaugeState.from_dict(crossed.state.to_dict()) == crossed.state

@@ -7,6 +7,7 @@ with BotStore; what Telegram "received" is read from the server's records.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import signal
@@ -105,17 +106,25 @@ class World:
         )
 
 
-@pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with BotApiServer(enforce_limits=True) as server:
+@contextlib.asynccontextmanager
+async def open_world(tmp_path: Path, *, enforce_limits: bool) -> AsyncIterator[World]:
+    async with BotApiServer(enforce_limits=enforce_limits) as server:
         state = World(tmp_path, server)
         await state.alerts.open()
         await state.bot_store.open()
+        try:
+            yield state
+        finally:
+            for delivery in state.deliveries:
+                await delivery.stop()
+            await state.bot_store.close()
+            await state.alerts.close()
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with open_world(tmp_path, enforce_limits=True) as state:
         yield state
-        for delivery in state.deliveries:
-            await delivery.stop()
-        await state.bot_store.close()
-        await state.alerts.close()
 
 
 async def until(check: Callable[[], bool], timeout: float = 15.0) -> None:

@@ -17,8 +17,8 @@ from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 
 from tests.harness.alert_events import DANGER, event
-from tests.harness.bot_api import TEST_TOKEN, BotApiServer
-from tests.integration.test_telegram_delivery import World, messages, until
+from tests.harness.bot_api import TEST_TOKEN
+from tests.integration.test_telegram_delivery import World, messages, open_world, until
 
 SEQ = 9001  # a delivery made by the bot store directly, outside the outbox's numbering
 TEXT = "<b>Danger</b> at Gauge 7: 6.40 m and rising"
@@ -26,15 +26,8 @@ TEXT = "<b>Danger</b> at Gauge 7: 6.40 m and rising"
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    async with BotApiServer() as server:
-        state = World(tmp_path, server)
-        await state.alerts.open()
-        await state.bot_store.open()
+    async with open_world(tmp_path, enforce_limits=False) as state:
         yield state
-        for delivery in state.deliveries:
-            await delivery.stop()
-        await state.bot_store.close()
-        await state.alerts.close()
 
 
 @pytest.fixture
@@ -90,6 +83,7 @@ async def test_delivered_before_the_crash_is_found_and_not_sent_again(
     delivery = await world.delivery()
     await until(lambda: delivery.metrics.in_doubt.labels("delivered")._value.get() == 1)
 
+    await marked_sent(world, 7)
     assert sends_to(world, 7) == [TEXT]  # the one from before the crash, no repeat
     assert await status_of(world, 7) == ("sent", sent.message_id)
     probes = [c for c in world.server.calls if c.method == "editMessageText"]

@@ -36,7 +36,8 @@ def _hours(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds / 3600, 2)
 
 
-def _model(gauge: GaugeRun) -> dict[str, Any]:
+def model_summary(gauge: GaugeRun) -> dict[str, Any]:
+    """The gauge's forecast model as the reports show it (method, upstream, travel times)."""
     model = gauge.model
     if not isinstance(model, LearnedModel):
         return {"method": "trend", "reason": model.reason, "upstream": []}
@@ -102,7 +103,7 @@ def _gauge(gauge: GaugeRun, score: GaugeScore, plot: str | None) -> dict[str, An
         "station_id": station.id,
         "name": station.name("en"),
         "unit": station.unit,
-        "model": _model(gauge),
+        "model": model_summary(gauge),
         "forecasts": {
             "issued": len(gauge.forecasts),
             "every_min": round(gauge.issue_every_s / 60, 2),

@@ -8,6 +8,8 @@ opened, and stops (finishing the batch in flight) before the engine closes the s
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +24,7 @@ from alerts.engine import AlertEngine
 from alerts.store import AlertStore
 from floodwatch.catalog import Catalog
 from floodwatch.errors import StoreUnavailable
+from floodwatch.models import utc_now
 from floodwatch.settings import Settings
 from floodwatch.storage import open_store
 
@@ -29,13 +32,18 @@ log = logging.getLogger(__name__)
 
 
 class AlertComponent:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> None:
+        """`clock`: the engine's "now" (see AlertEngine); delivery keeps the wall clock."""
         self.settings = settings
         # Alert events go to the readings store (annotations), the API reads it, and the
         # engine catches up from it after being down.
         self.readings = open_store(settings)
         self.engine = AlertEngine(
-            settings, settings.stations, AlertStore(settings.state_path), self.readings
+            settings,
+            settings.stations,
+            AlertStore(settings.state_path),
+            self.readings,
+            clock=clock,
         )
         texts = EventTexts(self._catalog, settings.timezone)
         self.delivery_metrics = DispatchMetrics()

@@ -60,8 +60,13 @@ class AlertEngine:
         catalog_path: Path,
         alert_store: AlertStore,
         readings: ReadingStore | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """`clock` is what "now" is for offline checks, catch-up and threshold changes (the
+        demo passes one that follows its compressed time)."""
         self.settings = settings
+        self.clock = clock
         self.store = alert_store
         # Where readings stored while the engine was down are read back from (see catch_up).
         self.readings = readings
@@ -79,7 +84,7 @@ class AlertEngine:
         self._log_limit = LogLimit()
         self._refreshing = asyncio.Lock()
         self._missed_commit = False
-        self._started_at = utc_now()
+        self._started_at = self.clock()
         self._tasks: list[asyncio.Task[None]] = []
         self._inputs: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
@@ -115,7 +120,7 @@ class AlertEngine:
     async def prepare(self) -> None:
         """Open the store, load the gauges' states, and decide what changed while the
         engine was down (thresholds, maintenance). `start` does this first."""
-        self._started_at = utc_now()
+        self._started_at = self.clock()
         await self.store.open()
         self.states = await self.store.load_states()
         await self.thresholds.update(force=True)
@@ -132,7 +137,7 @@ class AlertEngine:
         """
         if self.readings is None:
             return 0
-        now = utc_now()
+        now = self.clock()
         floor = now - timedelta(hours=self.settings.alert_catch_up_h)
         decided = 0
         for station_id, state in sorted(self.states.items()):
@@ -164,6 +169,12 @@ class AlertEngine:
 
     async def wait_subscribed(self, wait_s: float = 10.0) -> None:
         await self.feed.wait_subscribed(wait_s)
+
+    async def idle(self) -> None:
+        """Wait until every input taken so far is decided and committed (the demo steps
+        its compressed time only then)."""
+        while self._inputs:
+            await asyncio.wait(set(self._inputs))
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         healthy = self.feed.connected and self._store_ok
@@ -232,7 +243,7 @@ class AlertEngine:
     async def tick(self) -> None:
         """Offline detection. After a restart, silence counts from the start, so the time
         the engine itself was down does not make every gauge offline at once."""
-        now = utc_now()
+        now = self.clock()
         grace = now - self._started_at <= timedelta(seconds=self.rules.offline_after_s)
 
         def decide(state: GaugeState, station: Station) -> Transition:
@@ -328,7 +339,7 @@ class AlertEngine:
     async def _reconcile(self, ladder_before: Callable[[str], str | None]) -> None:
         """Re-decide, at once, every gauge whose ladder or maintenance flag changed."""
         self._missed_commit = False
-        now = utc_now()
+        now = self.clock()
         for station in self.catalog.values():
             state = self.states.get(station.id, GaugeState())
             decide = changes(state, station, ladder_before(station.id), now, self.rules)

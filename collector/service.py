@@ -26,6 +26,7 @@ from collector.metrics import CollectorMetrics
 from collector.qc import QualityControl
 from collector.sink import Sink
 from collector.spool import Spool
+from collector.stats import HealthWriter
 from floodwatch import mqtt as fw_mqtt
 from floodwatch import topics
 from floodwatch.catalog import Catalog
@@ -105,6 +106,7 @@ class Collector:
         self._alerts: dict[str, alert_current.CurrentAlert] = {}
         self._reject_logs = LogLimit(REJECT_LOGS_PER_MINUTE)
         self._tasks: list[asyncio.Task[None]] = []
+        self._health_task: asyncio.Task[None] | None = None
         self._spool_failing = False
 
     # ----- lifecycle -------------------------------------------------------------------
@@ -123,6 +125,10 @@ class Collector:
         self._tasks = [asyncio.create_task(self._write_loop(), name="collector-writer")]
         if self._publishes_state:
             self._tasks.append(asyncio.create_task(self._state_loop(), name="collector-state"))
+        if self.settings.stats_interval_s > 0:
+            self._health_task = asyncio.create_task(
+                self._health_writer().run(self._stopping), name="collector-health"
+            )
         log.info(
             "collector %s started: broker %s, store %s, %d stations",
             self.settings.mqtt_client_id,
@@ -134,6 +140,12 @@ class Collector:
     async def stop(self) -> None:
         """Finish the batch in hand (store or spool it, then acknowledge) and disconnect."""
         self._stopping.set()
+        if self._health_task is not None:
+            # Cancelled, not awaited: a write to an unreachable store may retry for a while,
+            # and statistics are not worth delaying a shutdown for.
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -150,6 +162,19 @@ class Collector:
             await stop.wait()
         finally:
             await self.stop()
+
+    def _health_writer(self) -> HealthWriter:
+        return HealthWriter(
+            self.store,
+            self.catalog,
+            self.metrics,
+            collector=self.settings.mqtt_client_id,
+            interval_s=self.settings.stats_interval_s,
+            offline_after_s=self.settings.alert_offline_after_s,
+            latest=self._latest,
+            forecasts=self._forecasts,
+            alerts=self._alerts,
+        )
 
     @property
     def _publishes_state(self) -> bool:

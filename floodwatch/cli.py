@@ -10,13 +10,10 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from floodwatch.errors import FloodwatchError
 from floodwatch.settings import Settings, load_settings
-
-if TYPE_CHECKING:
-    from floodwatch.http import HealthCheck
 
 COMPONENTS = ("collector", "forecaster", "alerts", "bot")
 # `bot` needs FLOODWATCH_TELEGRAM_TOKEN, so it is part of the default only when one is set.
@@ -62,87 +59,20 @@ def _stop_event() -> asyncio.Event:
     return stop
 
 
-class Service(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self) -> None: ...
-    def health(self) -> tuple[bool, dict[str, Any]]: ...
-
-
-def _combined_health(services: dict[str, Service]) -> HealthCheck:
-    """One /healthz for the components of this process: healthy when all of them are.
-
-    The collector's fields stay at the top level, where existing probes look; each other
-    component reports under its own name (a forecaster running alone at the top level).
-    """
-
-    def health() -> tuple[bool, dict[str, Any]]:
-        healthy, details = True, {}
-        for index, (name, service) in enumerate(services.items()):
-            ok, own = service.health()
-            healthy = healthy and ok
-            if index == 0:
-                details.update(own)
-            else:
-                details[name] = own
-        return healthy, details
-
-    return health
-
-
 async def _run(settings: Settings, components: Sequence[str]) -> int:
-    from collector.service import Collector
     from floodwatch.catalog import load_catalog
-    from floodwatch.http import HttpServer, health_app
-    from floodwatch.storage import open_store
+    from floodwatch.http import HttpServer
+    from floodwatch.wiring import Service, wire_services
 
     catalog = load_catalog(settings.stations)
     stop = _stop_event()
-    services: dict[str, Service] = {}
-    renderers = []
-    if "collector" in components:
-        collector = Collector(settings, catalog, open_store(settings))
-        services["collector"] = collector
-        renderers.append(collector.metrics.render)
-    if "forecaster" in components:
-        from forecasting.service import Forecaster
-
-        forecaster = Forecaster(settings, catalog, open_store(settings))
-        services["forecaster"] = forecaster
-        renderers.append(forecaster.metrics.render)
-    app = health_app(_combined_health(services), lambda: b"".join(r() for r in renderers))
-    if "alerts" in components:
-        from alerts.component import AlertComponent
-
-        alerts = AlertComponent(settings)  # engine, delivery channels, HTTP API
-        alerts.add_routes(app)
-        services["alerts"] = alerts
-        renderers.append(alerts.render)
-    if "bot" in components:
-        from telegram_bot.component import BotComponent
-
-        if "alerts" in services:
-            # One process: share the engine's catalog in force, its outbox store and its
-            # delivery metrics, and fan out right after each commit.
-            bot = BotComponent(
-                settings,
-                catalog_source=lambda: alerts.engine.catalog,
-                file_catalog=lambda: alerts.engine.base_catalog,
-                alert_store=alerts.engine.store,
-                dispatch_metrics=alerts.delivery_metrics,
-            )
-            alerts.engine.on_committed.append(bot.wake)
-        else:  # the engine runs elsewhere: the outbox is polled every second
-            bot = BotComponent(
-                settings, catalog_source=lambda: catalog, file_catalog=lambda: catalog
-            )
-        services["bot"] = bot
-        renderers.append(bot.render)
-    http = HttpServer(app, settings.http_host, settings.http_port)
+    wiring = wire_services(settings, catalog, components)
+    http = HttpServer(wiring.app, settings.http_host, settings.http_port)
     await http.start()
     log.info("health and metrics on http://%s:%d/", settings.http_host, http.port)
     started: list[Service] = []
     try:
-        for service in services.values():
+        for service in wiring.services.values():
             await service.start()
             started.append(service)
         await stop.wait()
@@ -263,9 +193,20 @@ def _minutes(value: str) -> float:
 
 
 async def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from pydantic import SecretStr
+
     from floodwatch.demo import run_demo
 
-    return await run_demo(settings, replay_file=args.replay, out_dir=args.out, speed=args.speed)
+    if args.telegram_token:
+        settings = settings.model_copy(update={"telegram_token": SecretStr(args.telegram_token)})
+    return await run_demo(
+        settings,
+        replay_file=args.replay,
+        out_dir=args.out,
+        speed=args.speed,
+        language=args.lang,
+        telegram_chats=args.telegram_chat,
+    )
 
 
 def _threshold_commands(sub: Any) -> None:
@@ -361,10 +302,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bt.add_argument("--no-plots", action="store_true", help="skip the PNG hydrographs")
 
-    demo = sub.add_parser("demo", help="everything embedded: broker, collector, store, a flood")
+    demo = sub.add_parser(
+        "demo",
+        help="everything embedded: broker, store, collector, forecaster, alerts, a flood",
+    )
     demo.add_argument("--replay", type=Path, default=None, help="play this replay CSV instead")
-    demo.add_argument("--out", type=Path, default=Path("demo-report"))
-    demo.add_argument("--speed", type=_speed, default=None)
+    demo.add_argument("--out", type=Path, default=Path("demo-report"), help="report folder")
+    demo.add_argument(
+        "--speed",
+        type=_speed,
+        default=None,
+        help="simulated seconds per second, or 'max' (default: as fast as it goes)",
+    )
+    demo.add_argument(
+        "--lang", default="en", help="language of the messages (en, ru; others get English)"
+    )
+    demo.add_argument(
+        "--telegram-token",
+        default=None,
+        help="also send the messages with this bot (default: FLOODWATCH_TELEGRAM_TOKEN)",
+    )
+    demo.add_argument(
+        "--telegram-chat",
+        type=int,
+        action="append",
+        default=[],
+        metavar="ID",
+        help="subscribe this chat to every demo gauge (watch and up); repeatable",
+    )
     return parser
 
 

@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     flush_interval_s: float = Field(0.1, gt=0, le=10)
     republish_clean: bool = True
     state_interval_s: float = Field(1.0, ge=0)
+    # Station state and collector statistics written to InfluxDB for Grafana this often
+    # (0: never); see collector/stats.py.
+    stats_interval_s: float = Field(10.0, ge=0)
 
     # Forecaster
     forecast_interval_s: float = Field(300.0, gt=0)

@@ -7,6 +7,11 @@ wave arrives later (travel time), peaks lower above its base (attenuation by cha
 floodplain storage) and spreads out (longer time to peak). A little seeded pseudo-noise
 stands in for sensor jitter, so the same seed always gives the same rows and no stretch
 is perfectly flat (which QC would rightly flag).
+
+Several waves add up on the base flow (`Wave`: when, relative to the main flood, and how
+big): the demo's history (`demo_history`) holds a few smaller freshets over the weeks
+before the flood, so the forecaster has seen the river's travel times before the flood
+arrives, as it would have in a real deployment.
 """
 
 from __future__ import annotations
@@ -46,6 +51,27 @@ DEMO_CHAIN: tuple[WaveGauge, ...] = (
 )
 
 
+@dataclass(frozen=True)
+class Wave:
+    """One rain event: its rise begins at each gauge `onset` after that gauge's `arrival`,
+    `scale` times the gauge's `rise` (the main flood is Wave(0, 1))."""
+
+    onset: timedelta
+    scale: float
+
+
+MAIN_FLOOD: tuple[Wave, ...] = (Wave(timedelta(0), 1.0),)
+HISTORY_DAYS = 42
+# Freshets of the six weeks before the flood, counted from the start of the history; the
+# largest reaches about the watch level at the lower gauges, the others stay in the banks.
+FRESHETS: tuple[Wave, ...] = (
+    Wave(timedelta(days=5, hours=7), 0.45),
+    Wave(timedelta(days=15, hours=19), 0.25),
+    Wave(timedelta(days=24, hours=2), 0.35),
+    Wave(timedelta(days=33, hours=13), 0.2),
+)
+
+
 def pulse(x: float, shape: float) -> float:
     """The unit hydrograph ordinate: 0 before the rise, 1 at the crest (x = 1)."""
     if x <= 0:
@@ -53,10 +79,18 @@ def pulse(x: float, shape: float) -> float:
     return math.pow(x * math.exp(1.0 - x), shape)
 
 
-def wave_level(gauge: WaveGauge, elapsed: timedelta, shape: float = 3.0) -> float:
+def wave_level(
+    gauge: WaveGauge,
+    elapsed: timedelta,
+    shape: float = 3.0,
+    waves: Sequence[Wave] = MAIN_FLOOD,
+) -> float:
     """The noise-free stage at `elapsed` after the start of the series."""
-    x = (elapsed - gauge.arrival) / gauge.time_to_peak
-    return gauge.base + gauge.rise * pulse(x, shape)
+    rise = 0.0
+    for wave in waves:
+        x = (elapsed - wave.onset - gauge.arrival) / gauge.time_to_peak
+        rise += wave.scale * gauge.rise * pulse(x, shape)
+    return gauge.base + rise
 
 
 def synthetic_flood(
@@ -68,6 +102,7 @@ def synthetic_flood(
     noise: float = 0.5,
     seed: int = 1,
     shape: float = 3.0,
+    waves: Sequence[Wave] = MAIN_FLOOD,
 ) -> list[ReplayRow]:
     """Replay rows of one flood wave down `gauges`, every `step` over [start, start+duration).
 
@@ -85,6 +120,14 @@ def synthetic_flood(
     for index in range(math.ceil(duration / step)):
         elapsed = index * step
         for gauge in gauges:
-            level = wave_level(gauge, elapsed, shape) + rng.gauss(0.0, noise)
+            level = wave_level(gauge, elapsed, shape, waves) + rng.gauss(0.0, noise)
             rows.append(ReplayRow(gauge.station_id, start + elapsed, round(level, 1)))
     return rows
+
+
+def demo_history(
+    end: datetime, *, days: int = HISTORY_DAYS, gauges: Sequence[WaveGauge] = DEMO_CHAIN
+) -> list[ReplayRow]:
+    """The weeks before the flood, ending just before `end`: base flow and FRESHETS."""
+    span = timedelta(days=days)
+    return synthetic_flood(gauges, start=end - span, duration=span, waves=FRESHETS, seed=2)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from floodwatch.catalog import Catalog, Station
@@ -57,8 +57,10 @@ class ModelKeeper:
         *,
         learn_period: timedelta,
         relearn_after: timedelta,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.catalog = catalog
+        self.clock = clock
         self.store = store
         self.model_store = model_store
         self.metrics = metrics
@@ -76,7 +78,7 @@ class ModelKeeper:
         except StoreUnavailable as exc:
             log.error("cannot read the stored models; learning them all: %s", exc)
             stored = {}
-        now = utc_now()
+        now = self.clock()
         stale = []
         for station in self.catalog.values():
             record = stored.get(station.id)
@@ -95,7 +97,7 @@ class ModelKeeper:
         learned, failed = 0, []
         for station in stations:
             try:
-                record = await self._learn(station, utc_now())
+                record = await self._learn(station, self.clock())
             except StoreUnavailable as exc:
                 failed.append(station)
                 self.metrics.models.labels("failed").inc()

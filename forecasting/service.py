@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler  # type: ignore[impo
 
 from floodwatch.catalog import Catalog, Station
 from floodwatch.errors import StoreRejected, StoreUnavailable
-from floodwatch.models import ForecastPoint
+from floodwatch.models import ForecastPoint, utc_now
 from floodwatch.settings import Settings
 from floodwatch.storage.base import ReadingStore
 from forecasting.debounce import Debouncer
@@ -55,8 +55,16 @@ class Forecaster:
         store: ReadingStore,
         *,
         model_store: ModelStore | None = None,
+        clock: Callable[[], datetime] = utc_now,
+        scheduled: bool = True,
     ) -> None:
+        """`clock` is what "now" is for the forecasts (issue times, history windows,
+        learning periods); `scheduled=False` leaves out the timed passes, the relearning
+        job and the prompt runs, for a caller that drives the forecaster in its own time
+        (`run_pass`), such as the demo's compressed time."""
         self.settings = settings
+        self.clock = clock
+        self._scheduled = scheduled
         self.catalog = catalog
         self.store = store
         self.metrics = ForecasterMetrics()
@@ -69,6 +77,7 @@ class Forecaster:
             self.metrics,
             learn_period=settings.forecast_learn_period,
             relearn_after=settings.forecast_relearn_after,
+            clock=clock,
         )
         self.last: dict[str, StationForecast] = {}
         self.feed = ForecastFeed(settings, self.metrics, self._on_reading)
@@ -106,6 +115,18 @@ class Forecaster:
         await self._prime()
         stale = await self.models.load_current()
         self._learning = asyncio.create_task(self._learn_models(stale), name="forecaster-learn")
+        if self._scheduled:
+            self._schedule()
+        log.info(
+            "forecaster %s started: broker %s, store %s, %d stations, a pass every %g s",
+            self.settings.forecast_client_id,
+            self.feed.endpoint.display(),
+            self.store.description,
+            len(self.catalog),
+            self.settings.forecast_interval_s,
+        )
+
+    def _schedule(self) -> None:
         interval = self.settings.forecast_interval_s
         now = datetime.now(UTC)
         defaults = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
@@ -121,14 +142,6 @@ class Forecaster:
             **defaults,
         )
         self.scheduler.start()
-        log.info(
-            "forecaster %s started: broker %s, store %s, %d stations, a pass every %g s",
-            self.settings.forecast_client_id,
-            self.feed.endpoint.display(),
-            self.store.description,
-            len(self.catalog),
-            interval,
-        )
 
     async def stop(self) -> None:
         """Let the runs in progress deliver (for up to STOP_WAIT_S), then stop; learning is
@@ -182,8 +195,10 @@ class Forecaster:
             return
         self.metrics.readings.inc()
         sid = station.id
-        if not self.prompts.waiting(sid) and needs_prompt_run(
-            self.last.get(sid), reading.level, reading.t, station
+        if (
+            self._scheduled
+            and not self.prompts.waiting(sid)
+            and needs_prompt_run(self.last.get(sid), reading.level, reading.t, station)
         ):
             assert self._loop is not None
             self._loop.call_soon_threadsafe(self._request_prompt, sid)
@@ -193,7 +208,7 @@ class Forecaster:
     async def _prime(self) -> None:
         """Fill the history windows from the store; stations it could not reach stay in
         `_unprimed` and are tried again before the next pass."""
-        now = datetime.now(UTC)
+        now = self.clock()
         for station_id in list(self._unprimed):
             start = now - timedelta(seconds=self.history.window_s(station_id))
             try:
@@ -212,7 +227,7 @@ class Forecaster:
     async def _learn_models(self, stations: Sequence[Station]) -> None:
         learned, failed = await self.models.learn(stations)
         self.models_ready.set()
-        if learned and not self._stopping:
+        if learned and not self._stopping and self._scheduled:
             # New models should not wait up to a whole interval to be used.
             await self._scheduled_pass()
         if failed and not self._stopping:
@@ -220,8 +235,16 @@ class Forecaster:
             when = datetime.now(UTC) + timedelta(seconds=LEARN_RETRY_S)
             self.scheduler.add_job(self._learn_models, "date", run_date=when, args=[failed])
 
+    async def relearn(self) -> None:
+        """Learn every station's model again now: the periodic relearning, on demand."""
+        await self._relearn()
+
     async def _relearn(self) -> None:
         await self._learn_models(list(self.catalog.values()))
+
+    async def run_pass(self) -> None:
+        """Forecast every station now (by `clock`): the scheduled pass, on demand."""
+        await self._scheduled_pass()
 
     async def _scheduled_pass(self) -> None:
         self._pass_task = asyncio.current_task()
@@ -244,7 +267,7 @@ class Forecaster:
         started = time.monotonic()
         models = dict(self.models.models)
         outcomes = await asyncio.to_thread(
-            run_forecasts, stations, self.history, models, time.time()
+            run_forecasts, stations, self.history, models, self.clock().timestamp()
         )
         await self._deliver(outcomes)
         self.metrics.runs.labels(kind).inc()

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from floodwatch.models import AlertRecord, ForecastPoint, Reading
+from floodwatch.storage.health_lines import HealthPoint
 
 
 class ReadingStore(Protocol):
@@ -68,3 +69,11 @@ class ReadingStore(Protocol):
         self, station_id: str | None, start: datetime, end: datetime
     ) -> list[AlertRecord]:
         """Alert events with start <= at < end, of one station or (None) all, by time."""
+
+    async def write_health(self, points: Sequence[HealthPoint]) -> None:
+        """Store station state and collector statistics for Grafana (InfluxDB only).
+
+        Stores without Grafana (the embedded SQLite store) check the points, refusing what
+        InfluxDB would, and keep nothing. Callers never spool these: a lost point is
+        replaced by the next.
+        """

@@ -22,7 +22,7 @@ from yarl import URL
 from floodwatch.errors import StoreRejected, StoreUnavailable
 from floodwatch.models import AlertRecord, ForecastPoint, Reading
 from floodwatch.settings import Settings
-from floodwatch.storage import alert_lines
+from floodwatch.storage import alert_lines, health_lines
 from floodwatch.storage import line_protocol as lp
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,9 @@ class InfluxStore:
 
     async def write_alert_events(self, records: Sequence[AlertRecord]) -> None:
         await self._write_points(records, alert_lines.encode_alerts)
+
+    async def write_health(self, points: Sequence[health_lines.HealthPoint]) -> None:
+        await self._write_points(points, health_lines.encode_health)
 
     async def _write_points(
         self, points: Sequence[T], encode: Callable[[Sequence[T]], bytes]

@@ -18,6 +18,7 @@ from floodwatch.errors import StoreRejected
 from floodwatch.models import AlertRecord, ForecastPoint, QCFlag, Reading, from_epoch_ms
 from floodwatch.sqlite_thread import SQLiteThread, write_rows
 from floodwatch.storage.alert_lines import check_alert
+from floodwatch.storage.health_lines import HealthPoint, check_health
 from floodwatch.storage.line_protocol import check_forecast, epoch_ms_ceil, horizon_seconds
 
 # Run on every open; IF NOT EXISTS adds what a file made by an older version lacks.
@@ -204,6 +205,15 @@ class SQLiteStore:
         try:
             await self._db.run(write_rows, _UPSERT_ALERT, _alert_row, records)
         except _InvalidData as exc:
+            raise StoreRejected(f"{self.description}: {exc}") from None
+
+    async def write_health(self, points: Sequence[HealthPoint]) -> None:
+        # No Grafana reads the embedded store, so station state and collector statistics
+        # are checked (a caller learns of a bad point as with InfluxDB) and not kept.
+        try:
+            for point in points:
+                check_health(point)
+        except ValueError as exc:
             raise StoreRejected(f"{self.description}: {exc}") from None
 
     async def query_alert_events(

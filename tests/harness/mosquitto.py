@@ -47,11 +47,18 @@ class MosquittoServer:
     """Starts, stops, kills and restarts one broker on a free port, keeping its data dir."""
 
     def __init__(
-        self, workdir: Path, users: dict[str, str] | None = None, acl: bool = False
+        self,
+        workdir: Path,
+        users: dict[str, str] | None = None,
+        acl: bool = False,
+        passwd_file: Path | None = None,
     ) -> None:
+        """`users` makes a password file; `passwd_file` uses one made elsewhere (the compose
+        stack's deploy/mosquitto/mkpasswd.sh)."""
         self.workdir = workdir
         self.port = free_port()
         self.users = users or {}
+        self.passwd_file = passwd_file
         self.acl = acl
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "mosquitto.log"
@@ -80,7 +87,9 @@ class MosquittoServer:
             "log_type error",
             "log_type warning",
         ]
-        if self.users:
+        if self.passwd_file is not None:
+            lines += ["allow_anonymous false", f"password_file {self.passwd_file}"]
+        elif self.users:
             passwd = self.workdir / "passwd"
             passwd.write_text("")
             for user, password in self.users.items():

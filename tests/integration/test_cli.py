@@ -4,7 +4,6 @@ through FLOODWATCH_* environment variables, against real Mosquitto and InfluxDB 
 from __future__ import annotations
 
 import gzip
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from floodwatch.net import free_port
 from floodwatch.replay_csv import HEADER, ReplayRow, read_replay, write_replay
 from floodwatch.settings import MqttEndpoint
 from floodwatch.storage.influx import InfluxStore
-from floodwatch.storage.sqlite import SQLiteStore
 from tests.harness.gauges import write_catalog
 from tests.harness.influx import InfluxServer, random_database
 from tests.harness.inprocess import (
@@ -316,61 +314,3 @@ def test_convert_writes_a_valid_replay_csv_for_each_shared_data_format(
     ]
     # Every timestamp in the file itself carries its UTC offset.
     assert all(line.split(",")[1].endswith("+00:00") for line in text.splitlines()[1:])
-
-
-# --- demo ---------------------------------------------------------------------------------
-
-DEMO_CHAIN = ("silverbrook-upper", "silverbrook-mill", "silverbrook-town", "silverbrook-mouth")
-
-
-async def test_demo_runs_embedded_and_the_wave_crosses_thresholds_downstream(
-    tmp_path: Path,
-) -> None:
-    out = tmp_path / "report"
-    # A production shared group in the environment must not matter to the embedded broker.
-    env = clean_env(FLOODWATCH_MQTT_SHARED_GROUP="collectors")
-    result = run_cli("demo", "--out", str(out), env=env, cwd=tmp_path, timeout=180)
-    assert result.returncode == 0, result.stdout + result.stderr
-    summary = json.loads((out / "summary.json").read_text())
-    stations = {s["station_id"]: s for s in summary["stations"]}
-    assert tuple(stations) == DEMO_CHAIN
-
-    for station in stations.values():
-        assert station["readings"] == 72 * 4, "72 hours every 15 minutes, all stored"
-        assert station["qc_flagged"] == 0, "a plausible flood wave is not a sensor fault"
-        crossings = station["crossings"]
-        assert [c["level"] for c in crossings][:2] == ["watch", "warning"]
-        times = [datetime.fromisoformat(c["first_at"]) for c in crossings]
-        assert times == sorted(times), "a rising river passes its ladder bottom to top"
-        peak_at = datetime.fromisoformat(station["peak_at"])
-        assert times[-1] <= peak_at
-        assert station["peak_level"] >= crossings[-1]["value"]
-
-    def severities(station_id: str) -> list[str]:
-        return [c["severity"] for c in stations[station_id]["crossings"]]
-
-    assert severities("silverbrook-upper") == ["watch", "warning", "danger"]
-    assert severities("silverbrook-town") == ["watch", "warning", "danger"]
-    assert "danger" not in severities("silverbrook-mill")
-    assert "danger" not in severities("silverbrook-mouth")
-
-    # The wave travels downstream: each gauge peaks, and first reaches watch, later.
-    peaks = [datetime.fromisoformat(stations[s]["peak_at"]) for s in DEMO_CHAIN]
-    assert peaks == sorted(peaks)
-    assert len(set(peaks)) == len(peaks)
-    watch = [datetime.fromisoformat(stations[s]["crossings"][0]["first_at"]) for s in DEMO_CHAIN]
-    assert watch == sorted(watch)
-    assert len(set(watch)) == len(watch)
-    assert "Floodwatch demo" in result.stdout
-
-    # It ran on the embedded SQLite store, which holds what the summary reports.
-    store = SQLiteStore(out / "readings.sqlite")
-    await store.open()
-    try:
-        for station_id, station in stations.items():
-            assert await store.count(station_id) == station["readings"]
-            peak_at = datetime.fromisoformat(station["peak_at"])
-            [peak] = await store.query(station_id, peak_at, peak_at + timedelta(milliseconds=1))
-            assert peak.level == station["peak_level"]
-    finally:
-        await store.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 from telegram_bot.texts import language_of, t
@@ -13,7 +13,17 @@ from telegram_bot.texts import language_of, t
 log = logging.getLogger(__name__)
 
 
-async def unknown_command(message: Message, lang: str) -> None:
+def addressee(text: str) -> str | None:
+    """The bot a command names (`/status@some_bot` → `some_bot`), None if it names none."""
+    command = text.split(maxsplit=1)[0]
+    _, at, name = command.partition("@")
+    return name.lower() if at else None
+
+
+async def unknown_command(message: Message, bot: Bot, lang: str) -> None:
+    name = addressee(message.text or "")
+    if name is not None and name != ((await bot.me()).username or "").lower():
+        return  # a command for another bot in the same group
     await message.answer(t(lang, "unknown_command"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from pathlib import Path
@@ -161,5 +162,7 @@ async def test_status_addressed_to_the_bot_by_name_in_a_group(tmp_path: Path) ->
         # A command meant for another bot in the same group is not ours to answer.
         since = server.mark()
         server.push_message(GROUP, "/status@some_other_bot rhein-mainz", user_id=STRANGER)
+        server.push_message(GROUP, "/frobnicate@some_other_bot", user_id=STRANGER)
         last = await server.ask(GROUP, "/help", user_id=STRANGER)
+        await asyncio.sleep(0.5)  # updates are handled concurrently: a wrong answer shows by now
         assert [s for s in server.sent[since:] if s.chat_id == GROUP] == [last]

@@ -9,6 +9,7 @@ import pytest
 from floodwatch.catalog import load_catalog
 from floodwatch.settings import CATALOG_DIR
 from telegram_bot.common import haversine_km, nearest, resolve_gauge, search, short
+from telegram_bot.routers.fallback import addressee
 from telegram_bot.texts import LANGUAGES, TEXTS, language_of, t
 
 
@@ -47,3 +48,17 @@ def test_lookups_on_the_rhine_catalog() -> None:
     assert search(catalog, "MAINZ")[0].id == "rhein-mainz"
     assert resolve_gauge(catalog, "Майнц") is not None
     assert len(short("x" * 64)) == 10
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("/status", None),
+        ("/status rhein-mainz", None),
+        ("/status@Floodwatch_Bot rhein-mainz", "floodwatch_bot"),
+        ("/frobnicate@other_bot", "other_bot"),
+        ("/x@", ""),
+    ],
+)
+def test_addressee_of_a_command(text: str, name: str | None) -> None:
+    assert addressee(text) == name

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from xml.sax.saxutils import escape, quoteattr
+from zoneinfo import ZoneInfo
 
 from alerts import templates
 from alerts.cap import NOT_XML, XML_DECLARATION, CapReference, alert_xml, cap_identifier, is_public
@@ -48,8 +49,10 @@ def cap_feed(
 ) -> bytes:
     """An Atom feed (UTF-8) with one entry per CAP alert; operator-only events are skipped.
 
-    Which alerts are active is the caller's decision (typically each station's latest
-    public event while it is above a rung, and its Cancel for a while after).
+    Local times in the texts are in each gauge's catalog `timezone`, else in `tz` (the
+    FLOODWATCH_TIMEZONE setting). Which alerts are active is the caller's decision
+    (typically each station's latest public event while it is above a rung, and its
+    Cancel for a while after).
     `alert_url(identifier)` gives the address of a single alert, if the API serves them;
     without it an entry's id is the feed's address with the identifier as fragment.
     """
@@ -63,17 +66,19 @@ def cap_feed(
     ]
     for entry in entries:
         if is_public(entry.event):
+            # Local times in each gauge's own zone (the catalog's), `tz` where it has none.
+            zone = ZoneInfo(entry.station.timezone) if entry.station.timezone else tz
             alert = alert_xml(
                 entry.event,
                 entry.station,
                 sender=sender,
                 sent=entry.sent,
                 language=language,
-                tz=tz,
+                tz=zone,
                 references=entry.references,
                 sender_name=sender_name,
             )
-            headline = templates.headline(entry.event, entry.station, language, tz)
+            headline = templates.headline(entry.event, entry.station, language, zone)
             parts.append(_entry(entry, alert, headline, feed_url, alert_url))
     parts.append("</feed>\n")
     return "\n".join(parts).encode()

@@ -34,6 +34,7 @@ SENDER = "floodwatch@example.org"
 SENT = AT + timedelta(minutes=2)
 BERLIN = ZoneInfo("Europe/Berlin")
 OFFSET = re.compile(r"[+-]\d\d:\d\d$")
+NO_ZONE = station_like(MAINZ, id="no-zone", timezone=None)
 
 
 @pytest.fixture(scope="module")
@@ -293,3 +294,29 @@ def test_a_feed_without_single_alert_addresses_uses_fragments() -> None:
         == "https://floodwatch.example.org/cap#rhein-mainz:prewarning:mark-ii:1515153600000"
     )
     assert feed.find(f"{ATOM}entry/{ATOM}link") is None
+
+
+def test_feed_texts_use_each_gauges_own_time_zone() -> None:
+    entries = [
+        CapEntry(sample_event(EventKind.PREWARNING), MAINZ, SENT),
+        CapEntry(sample_event(EventKind.PREWARNING, KHABAROVSK), KHABAROVSK, SENT),
+        CapEntry(sample_event(EventKind.PREWARNING, NO_ZONE), NO_ZONE, SENT),
+    ]
+    feed = etree.fromstring(
+        cap_feed(
+            entries,
+            sender=SENDER,
+            feed_url="https://floodwatch.example.org/cap",
+            updated=SENT,
+            tz=ZoneInfo("Europe/London"),  # the setting: only for gauges without a zone
+        )
+    )
+    descriptions = [text(alert, "cap:info/cap:description") for alert in feed.iter(f"{CAP}alert")]
+    zones = [ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Vladivostok"), ZoneInfo("Europe/London")]
+    for description, entry, zone in zip(descriptions, entries, zones, strict=True):
+        expected_at = entry.event.expected_at
+        assert expected_at is not None
+        assert expected_at.astimezone(zone).strftime("%H:%M") in description
+    assert MAINZ.timezone == "Europe/Berlin"
+    assert KHABAROVSK.timezone == "Asia/Vladivostok"
+    assert NO_ZONE.timezone is None

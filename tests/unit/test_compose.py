@@ -26,12 +26,13 @@ from floodwatch.settings import ENV_PREFIX, Settings
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "compose.yml"
 SCALE = REPO / "deploy" / "compose.scale.yml"
-ENV_EXAMPLE = REPO / "deploy" / "floodwatch.env.example"
+ENV_EXAMPLE = REPO / "deploy" / "floodwatch.env.example"  # → floodwatch.env, the services'
+STACK_EXAMPLE = REPO / "deploy" / "stack.env.example"  # → .env, compose.yml's ${...}
 DOCKERFILE = REPO / "Dockerfile"
 FLOODWATCH_SERVICES = {"collector", "forecaster", "alerts", "bot"}
 EXPECTED_SERVICES = {"mosquitto", "influxdb", "grafana", *FLOODWATCH_SERVICES}
 # Host paths that are made on the operator's machine, not committed.
-NOT_COMMITTED = {".env"}
+NOT_COMMITTED = {".env", "floodwatch.env"}
 EXACT_VERSION = re.compile(r"^[a-z0-9./-]+:\d+\.\d+\.\d+$")
 VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}")
 
@@ -192,6 +193,7 @@ def test_dockerfile_pins_its_base_installs_the_lock_and_runs_unprivileged() -> N
 def test_secrets_stay_out_of_git_and_out_of_the_image() -> None:
     ignored = REPO.joinpath(".gitignore").read_text().splitlines()
     assert "/.env" in ignored
+    assert "/floodwatch.env" in ignored
     assert "/deploy/mosquitto/gauges.txt" in ignored
     docker_ignore = [
         line.strip()
@@ -262,24 +264,38 @@ def test_each_service_gets_valid_settings_from_the_example(
     name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     example = env_file(ENV_EXAMPLE)
+    stack = env_file(STACK_EXAMPLE)
     spec = all_services()[name]
-    assert spec["env_file"] == ".env"
-    # What the container sees: the env file, overridden by the service's environment.
-    env = {**example, **resolved(environment(spec), example)}
+    assert spec["env_file"] == "floodwatch.env"
+    # What the container sees: its env file, overridden by the service's environment
+    # (whose ${...} Compose fills from .env).
+    env = {**example, **resolved(environment(spec), stack)}
     settings = settings_from(env, monkeypatch)
     assert settings.mqtt.host == "mosquitto"
     assert settings.mqtt.username == "floodwatch"
     assert settings.mqtt.password is not None
-    assert settings.mqtt.password.get_secret_value() == example["MQTT_FLOODWATCH_PASSWORD"]
+    assert settings.mqtt.password.get_secret_value() == stack["MQTT_FLOODWATCH_PASSWORD"]
     assert settings.influx_url == "http://influxdb:8086"
-    assert settings.influx_username == example["INFLUX_WRITER_USER"]
-    assert settings.influx_database == example["INFLUX_DATABASE"]
+    assert settings.influx_username == stack["INFLUX_WRITER_USER"]
+    assert settings.influx_database == stack["INFLUX_DATABASE"]
     assert settings.http_host == "0.0.0.0"
-    assert settings.stations == Path("/etc/floodwatch/stations") / example["STATIONS_FILE"]
+    assert settings.stations == Path("/etc/floodwatch/stations") / stack["STATIONS_FILE"]
+
+
+def test_the_floodwatch_services_never_see_the_stacks_other_secrets() -> None:
+    """Least privilege: the services' env file holds only FLOODWATCH_* settings, and their
+    environment names only the accounts they log in with."""
+    assert all(key.startswith(ENV_PREFIX) for key in env_file(ENV_EXAMPLE))
+    assert not any(key.startswith(ENV_PREFIX) for key in env_file(STACK_EXAMPLE))
+    others = {"INFLUX_ADMIN_PASSWORD", "INFLUX_READER_PASSWORD", "MQTT_VIEWER_PASSWORD"}
+    others |= {"GRAFANA_ADMIN_PASSWORD", "DISPATCH_TELEGRAM_BOT_TOKEN"}
+    for name, spec in floodwatch_services().items():
+        seen = " ".join(f"{key}={value}" for key, value in environment(spec).items())
+        assert not any(secret in seen for secret in others), name
 
 
 def test_every_variable_compose_needs_is_in_the_example() -> None:
-    example = env_file(ENV_EXAMPLE)
+    example = env_file(STACK_EXAMPLE)
     for path in (COMPOSE, SCALE):
         text = "\n".join(
             line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
@@ -430,7 +446,7 @@ def test_broker_scripts_are_valid_posix_shell(script: str) -> None:
 
 def test_influxdb_accounts_match_what_floodwatch_and_grafana_log_in_with() -> None:
     stack = services(COMPOSE)
-    example = env_file(ENV_EXAMPLE)
+    example = env_file(STACK_EXAMPLE)
     influx = resolved(environment(stack["influxdb"]), example)
     grafana = resolved(environment(stack["grafana"]), example)
     service = resolved(environment(stack["collector"]), example)

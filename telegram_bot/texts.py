@@ -191,10 +191,42 @@ TEXTS: dict[str, dict[str, str]] = {
     "audit_empty": {"en": "No changes recorded.", "ru": "Изменений нет."},
     "audit_header": {"en": "<b>Audit trail</b>", "ru": "<b>Журнал изменений</b>"},
     "backtest_none": {"en": "No backtest found.", "ru": "Бэктест не найден."},
-    "backtest_header": {
-        "en": "<b>Latest backtest</b> ({path})",
-        "ru": "<b>Последний бэктест</b> ({path})",
+    "bt_not_a_report": {
+        "en": "{name}: not a Floodwatch backtest report (schema {schema}).",
+        "ru": "{name}: это не отчёт бэктеста Floodwatch (схема {schema}).",
     },
+    "bt_header": {
+        "en": "<b>Backtest</b> {name}: {start} – {end}",
+        "ru": "<b>Бэктест</b> {name}: {start} – {end}",
+    },
+    "bt_catalog": {
+        "en": "Thresholds as in the catalog.",
+        "ru": "Пороги как в каталоге.",
+    },
+    "bt_changes": {"en": "Tried: {changes}", "ru": "Проверено: {changes}"},
+    "bt_totals": {
+        "en": "{crossings} crossings on {gauges} gauges: {prewarned} pre-warned, {misses} "
+        "missed; {false_alarms} false alarms; {resident_messages} messages to residents.",
+        "ru": "{crossings} пересечений на {gauges} постах: {prewarned} с предупреждением, "
+        "{misses} пропущено; ложных тревог: {false_alarms}; сообщений жителям: "
+        "{resident_messages}.",
+    },
+    "bt_peak": {"en": "(peak {level} {unit})", "ru": "(пик {level} {unit})"},
+    "bt_was": {"en": "(catalog {value})", "ru": "(в каталоге {value})"},
+    "bt_crossed": {
+        "en": "reached {at}, pre-warned {lead} ahead",
+        "ru": "достигнут {at}, предупреждение за {lead}",
+    },
+    "bt_missed": {"en": "reached {at}, <b>missed</b>", "ru": "достигнут {at}, <b>пропущен</b>"},
+    "bt_not_crossed": {"en": "not reached", "ru": "не достигнут"},
+    "bt_false_alarms": {"en": "false alarms: {count}", "ru": "ложных тревог: {count}"},
+    "bt_messages": {"en": "Messages to residents: {count}", "ru": "Сообщений жителям: {count}"},
+    "bt_more": {
+        "en": "… and {count} more gauges: see summary.json in the report folder.",
+        "ru": "… и ещё постов: {count}, см. summary.json в папке отчёта.",
+    },
+    "bt_hours": {"en": "{value} h", "ru": "{value} ч"},
+    "bt_days": {"en": "{value} d", "ru": "{value} сут"},
     "unknown_command": {
         "en": "I don't know that command. /help lists what I can do.",
         "ru": "Такой команды нет. /help — список команд.",

@@ -13,13 +13,14 @@ from typing import Any
 
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
-from aiogram.types import Message
+from aiogram.types import BufferedInputFile, Message
 
 from alerts.store import AlertStore
 from alerts.thresholds import apply_changes, level_field
 from floodwatch.catalog import Station
 from floodwatch.errors import ConfigError
 from floodwatch.settings import Settings
+from telegram_bot.backtest_digest import digest, plots_to_show
 from telegram_bot.common import (
     CatalogSource,
     current_catalog,
@@ -225,18 +226,6 @@ def load_latest(folder: object) -> tuple[Path, Any] | None:
     return path, json.loads(path.read_text(encoding="utf-8"))
 
 
-def summary_text(data: Any) -> str:
-    if isinstance(data, dict):
-        lines = []
-        for key, value in data.items():
-            shown = value if isinstance(value, (str, int, float, bool)) or value is None else None
-            if shown is None:
-                shown = json.dumps(value, ensure_ascii=False)[:300]
-            lines.append(f"{esc(key)}: {esc(shown)}")
-        return "\n".join(lines)
-    return esc(json.dumps(data, ensure_ascii=False))
-
-
 async def backtest(message: Message, settings: Settings, lang: str) -> None:
     if not await _allowed(message, settings, lang):
         return
@@ -250,8 +239,10 @@ async def backtest(message: Message, settings: Settings, lang: str) -> None:
         await message.answer(t(lang, "backtest_none"))
         return
     path, data = found
-    text = t(lang, "backtest_header", path=esc(path.parent.name)) + "\n" + summary_text(data)
-    await message.answer(text[:MAX_REPLY])
+    await message.answer(digest(data, path.parent.name, lang))
+    for plot in plots_to_show(data, path.parent):
+        photo = await asyncio.to_thread(plot.read_bytes)
+        await message.answer_photo(BufferedInputFile(photo, plot.name), caption=esc(plot.stem))
 
 
 def make_router() -> Router:

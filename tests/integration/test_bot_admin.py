@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 
 import pytest
 
 from tests.harness.bot_conversation import ADMIN_ID, running_bot, seed_readings
+from tests.harness.brook import brook_files, run
 
 STRANGER = 777
 GROUP = -100123
@@ -77,17 +77,24 @@ async def test_non_admin_gets_a_polite_refusal_logged(
 
 async def test_backtest_summary_from_the_configured_folder(tmp_path: Path) -> None:
     folder = tmp_path / "backtests"
-    # The setting's name is the lead's to choose; the bot reads `backtest_dir`.
-    async with running_bot(tmp_path, backtest_dir=str(folder)) as rb:
+    async with running_bot(tmp_path, backtest_dir=folder) as rb:
         answer = await rb.server.ask(ADMIN_ID, "/backtest")
         assert "No backtest" in (answer.text or "")
-        (folder / "run-1").mkdir(parents=True)
-        (folder / "run-1" / "summary.json").write_text(
-            json.dumps({"misses": 0, "false_alarms": 2, "gauges": {"rhein-mainz": {"lead_h": 7}}})
-        )
+        # A hydrologist ran a proposed change through the recorded flood.
+        run(brook_files(tmp_path), folder / "lower-danger-240", "--set", "lower.danger=240")
+        since = rb.server.mark()
         answer = await rb.server.ask(ADMIN_ID, "/backtest")
-        assert "false_alarms: 2" in (answer.text or "")
-        assert "run-1" in (answer.text or "")
+        text = answer.text or ""
+        assert "<b>Backtest</b> lower-danger-240" in text
+        assert "Tried: lower.danger=240" in text
+        assert "D 240 cm (catalog 250): reached" in text
+        photos = await rb.server.wait_count(
+            lambda s: s.chat_id == ADMIN_ID and s.method == "sendPhoto", 1
+        )
+        assert photos[0].photo_bytes is not None
+        assert photos[0].photo_bytes.startswith(b"\x89PNG")
+        assert photos[0].params.get("caption") == "lower"
+        assert rb.server.sent[since:][0] is answer  # the text first, then the hydrograph
 
 
 async def test_group_subscribes_and_only_admins_mark_dispatch(tmp_path: Path) -> None:

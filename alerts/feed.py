@@ -12,18 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.inputs import STATE_FILTER, BadInput, Input, parse
 from alerts.metrics import AlertMetrics
-from floodwatch import mqtt as fw_mqtt
 from floodwatch import topics
-from floodwatch.errors import BrokerUnavailable
 from floodwatch.log_limit import LogLimit
+from floodwatch.mqtt_subscriber import Subscriber
 from floodwatch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,76 +36,35 @@ class AlertFeed:
         self.metrics = metrics
         self.endpoint = settings.mqtt
         self._on_input = on_input
-        self.client = fw_mqtt.make_client(self.endpoint, settings.alert_client_id, persistent=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.connected = False
-        self._subscribed = threading.Event()
-        self._subscribe_mid: int | None = None
+        self._subscriber = Subscriber(
+            self.endpoint,
+            settings.alert_client_id,
+            SUBSCRIPTIONS,
+            role="alert engine",
+            log=log,
+            connected_gauge=metrics.mqtt_connected,
+            on_message=self._on_message,
+            persistent=True,
+        )
+        self.client = self._subscriber.client
         self._loop: asyncio.AbstractEventLoop | None = None
         self._log_limit = LogLimit()
-        self._stopping = False
+
+    @property
+    def connected(self) -> bool:
+        return self._subscriber.connected
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        await fw_mqtt.start(self.client, self.endpoint, self.settings.mqtt_keepalive_s)
+        await self._subscriber.start(self.settings.mqtt_keepalive_s)
 
     def stop(self) -> None:
-        self._stopping = True
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._subscriber.stop()
 
     async def wait_subscribed(self, wait_s: float = 10.0) -> None:
-        if not await asyncio.to_thread(self._subscribed.wait, wait_s):
-            raise BrokerUnavailable(
-                f"alert engine: no confirmed subscription on {self.endpoint.display()}"
-            )
+        await self._subscriber.wait_subscribed(wait_s)
 
     # ----- paho thread -----------------------------------------------------------------
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        _u: object,
-        flags: mqtt.ConnectFlags,
-        reason: ReasonCode,
-        _p: object,
-    ) -> None:
-        if reason.is_failure:
-            log.error("broker %s refused the alert engine: %s", self.endpoint.display(), reason)
-            return
-        self.connected = True
-        self.metrics.mqtt_connected.set(1)
-        self._subscribed.clear()
-        _rc, self._subscribe_mid = client.subscribe(SUBSCRIPTIONS)
-        log.info(
-            "alert engine connected to %s (session %s)",
-            self.endpoint.display(),
-            "resumed" if flags.session_present else "new",
-        )
-
-    def _on_subscribe(
-        self, _c: mqtt.Client, _u: object, mid: int, reasons: list[ReasonCode], _p: object
-    ) -> None:
-        if mid != self._subscribe_mid:
-            return
-        if any(reason.is_failure for reason in reasons):
-            log.error("broker refused the alert engine's subscriptions: %s", reasons)
-            return
-        self._subscribed.set()
-
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
-    ) -> None:
-        self.connected = False
-        self._subscribed.clear()
-        self.metrics.mqtt_connected.set(0)
-        if not self._stopping:
-            log.warning(
-                "alert engine lost broker %s: %s; reconnecting", self.endpoint.display(), reason
-            )
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         try:

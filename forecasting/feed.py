@@ -7,17 +7,14 @@ handed on from there; a message that is not a clean reading is counted and dropp
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.reasoncodes import ReasonCode
 
-from floodwatch import mqtt as fw_mqtt
 from floodwatch import topics
-from floodwatch.errors import BrokerUnavailable
+from floodwatch.mqtt_subscriber import Subscriber
 from floodwatch.settings import Settings
 from forecasting.history import CleanReading, parse_clean_reading
 from forecasting.metrics import ForecasterMetrics
@@ -36,35 +33,42 @@ class ForecastFeed:
         self.metrics = metrics
         self.endpoint = settings.mqtt
         self._on_reading = on_reading
-        self.client = fw_mqtt.make_client(self.endpoint, settings.forecast_client_id)
-        self.client.on_connect = self._on_connect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.connected = False
-        self._subscribed = threading.Event()
+        self._subscriber = Subscriber(
+            self.endpoint,
+            settings.forecast_client_id,
+            [(topics.CLEAN_READINGS_FILTER, 1)],
+            role="forecaster",
+            log=log,
+            connected_gauge=metrics.mqtt_connected,
+            on_message=self._on_message,
+            on_connected=self._flush_held,
+            on_disconnected=self._hold,
+        )
+        self.client = self._subscriber.client
         # While disconnected, the newest forecast of each station waits here for the next
-        # connection (paho would queue every one of them, without bound).
+        # connection (paho would queue every one of them, without bound). Its own flag,
+        # switched under the lock with the hand-over, so no forecast overtakes a held one.
         self._held: dict[str, bytes] = {}
         self._lock = threading.Lock()
-        self._stopping = False
+        self._sending = False
+
+    @property
+    def connected(self) -> bool:
+        return self._subscriber.connected
 
     async def start(self) -> None:
-        await fw_mqtt.start(self.client, self.endpoint, self.settings.mqtt_keepalive_s)
+        await self._subscriber.start(self.settings.mqtt_keepalive_s)
 
     def stop(self) -> None:
-        self._stopping = True
-        self.client.disconnect()
-        self.client.loop_stop()
+        self._subscriber.stop()
 
     async def wait_subscribed(self, wait_s: float = 10.0) -> None:
-        if not await asyncio.to_thread(self._subscribed.wait, wait_s):
-            raise BrokerUnavailable(f"no confirmed subscription on {self.endpoint.display()}")
+        await self._subscriber.wait_subscribed(wait_s)
 
     def publish(self, station_id: str, payload: bytes) -> None:
         """Publish a forecast, retained, QoS 1; held until connected if need be."""
         with self._lock:
-            if not self.connected:
+            if not self._sending:
                 self._held[station_id] = payload
                 return
         self._send(station_id, payload)
@@ -74,40 +78,16 @@ class ForecastFeed:
 
     # ----- paho thread -----------------------------------------------------------------
 
-    def _on_connect(
-        self, client: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
-    ) -> None:
-        if reason.is_failure:
-            log.error("broker %s refused the forecaster: %s", self.endpoint.display(), reason)
-            return
-        self.metrics.mqtt_connected.set(1)
-        client.subscribe(topics.CLEAN_READINGS_FILTER, qos=1)
+    def _flush_held(self) -> None:
         with self._lock:
-            self.connected = True
+            self._sending = True
             held, self._held = self._held, {}
         for station_id, payload in held.items():
             self._send(station_id, payload)
-        log.info("forecaster connected to %s", self.endpoint.display())
 
-    def _on_subscribe(
-        self, _c: mqtt.Client, _u: object, _mid: int, reasons: list[ReasonCode], _p: object
-    ) -> None:
-        if any(reason.is_failure for reason in reasons):
-            log.error("broker refused the forecaster's subscription: %s", reasons)
-            return
-        self._subscribed.set()
-
-    def _on_disconnect(
-        self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
-    ) -> None:
+    def _hold(self) -> None:
         with self._lock:
-            self.connected = False
-        self._subscribed.clear()
-        self.metrics.mqtt_connected.set(0)
-        if not self._stopping:
-            log.warning(
-                "forecaster lost broker %s: %s; reconnecting", self.endpoint.display(), reason
-            )
+            self._sending = False
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
         reading = parse_clean_reading(bytes(msg.payload))

@@ -43,8 +43,6 @@ DEFAULT_LIMIT = 100
 STATION_EVENTS = 20  # recent events in /api/stations/{id}
 CAP_HISTORY = 200  # outbox items per gauge read to rebuild its CAP runs
 CAP_LANGUAGES = ("en", "ru")
-# Stores are asked for this many gauges at once: InfluxDB answers each over HTTP.
-CONCURRENCY = 8
 ATOM_CONTENT_TYPE = "application/atom+xml"
 
 
@@ -119,7 +117,6 @@ class _Api:
         self.cap_sender = settings.cap_sender
         self.cap_keep = timedelta(hours=settings.cap_cancel_keep_h)
         self.max_future = settings.max_future
-        self._slots = asyncio.Semaphore(CONCURRENCY)
 
     # ----- GET /api/stations -------------------------------------------------------------
 
@@ -127,12 +124,17 @@ class _Api:
         catalog = self.catalog_source()
         states = await self.alert_store.load_states()
         now = utc_now()
-        looked = await asyncio.gather(*(self._latest(station_id) for station_id in catalog))
+        latest, runs, readings_ok = await self._latest(list(catalog))
         features = [
-            views.station_feature(station, states.get(station.id), latest, run, now)
-            for station, (latest, run, _ok) in zip(catalog.values(), looked, strict=True)
+            views.station_feature(
+                station,
+                states.get(station.id),
+                latest.get(station.id),
+                runs.get(station.id, []),
+                now,
+            )
+            for station in catalog.values()
         ]
-        readings_ok = all(ok for _latest, _run, ok in looked)
         return _json(
             {
                 "type": "FeatureCollection",
@@ -142,17 +144,21 @@ class _Api:
             }
         )
 
-    async def _latest(self, station_id: str) -> tuple[Reading | None, list[ForecastPoint], bool]:
-        """The newest reading and forecast run; (None, [], False) if the store is down, so
-        the map still shows every gauge's alert state."""
-        async with self._slots:
-            try:
-                latest = await self.readings.latest(station_id, 1)
-                run = await self.readings.latest_forecast_run(station_id)
-            except StoreUnavailable as exc:
-                log.warning("API: readings of %s unavailable: %s", station_id, exc)
-                return None, [], False
-        return (latest[-1] if latest else None), run, True
+    async def _latest(
+        self, station_ids: list[str]
+    ) -> tuple[dict[str, Reading], dict[str, list[ForecastPoint]], bool]:
+        """Every gauge's newest reading and forecast run, in a few store queries whatever
+        the number of gauges; ({}, {}, False) if the store is down, so the map still shows
+        every gauge's alert state."""
+        try:
+            latest, runs = await asyncio.gather(
+                self.readings.latest_each(station_ids),
+                self.readings.latest_forecast_runs(station_ids),
+            )
+        except StoreUnavailable as exc:
+            log.warning("API: readings of the gauges unavailable: %s", exc)
+            return {}, {}, False
+        return latest, runs, True
 
     # ----- GET /api/stations/{id} --------------------------------------------------------
 

@@ -59,6 +59,22 @@ class ReadingStore(Protocol):
     async def latest_forecast_run(self, station_id: str) -> list[ForecastPoint]:
         """The points of the station's most recent issue time, by horizon; [] if none."""
 
+    async def latest_each(self, station_ids: Sequence[str]) -> dict[str, Reading]:
+        """The newest reading of each station, as `latest(station_id, 1)` gives it.
+
+        A constant number of requests however many stations; a station without readings
+        is missing from the result.
+        """
+
+    async def latest_forecast_runs(
+        self, station_ids: Sequence[str]
+    ) -> dict[str, list[ForecastPoint]]:
+        """Each station's most recent run, as `latest_forecast_run` gives it.
+
+        A constant number of requests however many stations; a station without forecasts
+        is missing from the result.
+        """
+
     async def write_alert_events(self, records: Sequence[AlertRecord]) -> None:
         """Store alert events (Grafana annotations); an event written again is one record.
 

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -215,6 +216,34 @@ class InfluxStore:
         points.sort(key=lambda point: (point.horizon_s, point.valid_at))
         return points
 
+    async def latest_each(self, station_ids: Sequence[str]) -> dict[str, Reading]:
+        wanted = list(dict.fromkeys(station_ids))
+        if not wanted:
+            return {}
+        documents = await self._select(lp.latest_each_query(wanted), post=True)
+        try:
+            return lp.parse_latest_each(documents)
+        except lp.InfluxResponseError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from None
+
+    async def latest_forecast_runs(
+        self, station_ids: Sequence[str]
+    ) -> dict[str, list[ForecastPoint]]:
+        # Two requests whatever the number of stations: each one's newest issue time, then
+        # every one of those runs.
+        wanted = list(dict.fromkeys(station_ids))
+        if not wanted:
+            return {}
+        documents = await self._select(lp.latest_issue_each_query(wanted), post=True)
+        try:
+            issued = lp.parse_max_each(documents)
+            if not issued:
+                return {}
+            documents = await self._select(lp.forecast_runs_query(issued), post=True)
+            return lp.parse_forecast_runs(documents, issued)
+        except lp.InfluxResponseError as exc:
+            raise StoreUnavailable(f"{self.description}: {exc}") from None
+
     async def _select_forecasts(self, query: str, station_id: str) -> list[ForecastPoint]:
         documents = await self._select(query)
         try:
@@ -231,7 +260,9 @@ class InfluxStore:
         except lp.InfluxResponseError as exc:
             raise StoreUnavailable(f"{self.description}: {exc}") from None
 
-    async def _select(self, query: str) -> list[Mapping[str, Any]]:
+    async def _select(self, query: str, *, post: bool = False) -> list[Mapping[str, Any]]:
+        """Run a SELECT; `post` sends the query in a form body, for queries naming so
+        many stations that they would make too long a URL."""
         # Chunked responses are never cut at the server's max-row-limit.
         params = {
             "db": self._database,
@@ -240,7 +271,14 @@ class InfluxStore:
             "chunked": "true",
             "chunk_size": str(_QUERY_CHUNK_ROWS),
         }
-        status, body = await self._send("GET", "/query", params=params)
+        if post:
+            form = urlencode({"q": params.pop("q")}).encode()
+            headers = {"Content-Type": "application/x-www-form-urlencoded"}
+            status, body = await self._send(
+                "POST", "/query", params=params, data=form, headers=headers
+            )
+        else:
+            status, body = await self._send("GET", "/query", params=params)
         if status != 200:
             raise StoreUnavailable(
                 f"{self.description}: query failed (HTTP {status}): {_error_text(body)}"

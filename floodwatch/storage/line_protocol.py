@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
@@ -435,3 +435,107 @@ def parse_forecasts(
     for series in _series(documents):
         points.extend(_series_forecasts(series, station_id))
     return points
+
+
+# --- batch reads (one request for many stations) ---------------------------------------
+
+# Stations per InfluxQL statement; one request carries as many statements as needed.
+# influxd 1.6 spends time quadratic in the terms of a WHERE: for 2,000 stations, one
+# statement took ~0.9 s to read the newest readings, statements of 100 stations ~0.15 s.
+BATCH_STATIONS = 100
+
+
+def _any_of(tag: str, station_ids: Iterable[str]) -> str:
+    return " OR ".join(f"{quote_identifier(tag)} = {quote_string(sid)}" for sid in station_ids)
+
+
+def _statements(station_ids: Sequence[str], statement: Callable[[Sequence[str]], str]) -> str:
+    if not station_ids:
+        raise ValueError("a batch query needs at least one station")
+    return "; ".join(statement(chunk) for chunk in chunked(station_ids, BATCH_STATIONS))
+
+
+def latest_each_query(station_ids: Sequence[str]) -> str:
+    """The newest reading of each station: LIMIT applies per series, one series a station."""
+    group = f"GROUP BY {quote_identifier(STATION_TAG)} ORDER BY time DESC LIMIT 1"
+    return _statements(
+        station_ids,
+        lambda chunk: f"{_select()} WHERE ({_any_of(STATION_TAG, chunk)}) {group}",
+    )
+
+
+def latest_issue_each_query(station_ids: Sequence[str]) -> str:
+    """Each station's newest issue time, one series a station."""
+    select = (
+        f"SELECT MAX({quote_identifier('issued')}) FROM {quote_identifier(FORECAST_MEASUREMENT)}"
+    )
+    group = f"GROUP BY {quote_identifier(FORECAST_STATION_TAG)}"
+    return _statements(
+        station_ids,
+        lambda chunk: f"{select} WHERE ({_any_of(FORECAST_STATION_TAG, chunk)}) {group}",
+    )
+
+
+def forecast_runs_query(issued_by_station: Mapping[str, int]) -> str:
+    """The points of each station's run issued at `issued_by_station[station]`.
+
+    One statement per issue time (and per BATCH_STATIONS stations of it): stations of one
+    forecaster pass share one, and a WHERE mixing several issue times with their stations
+    cost influxd 1.6 seconds for 2,000 stations where these statements take a fraction.
+    """
+    by_issue: dict[int, list[str]] = {}
+    for station_id in sorted(issued_by_station):
+        by_issue.setdefault(int(issued_by_station[station_id]), []).append(station_id)
+    if not by_issue:
+        raise ValueError("a batch query needs at least one station")
+    group = f"GROUP BY {quote_identifier(FORECAST_STATION_TAG)}"
+    return "; ".join(
+        f"{_forecast_select()} WHERE {quote_identifier('issued')} = {issued}"
+        f" AND ({_any_of(FORECAST_STATION_TAG, chunk)}) {group}"
+        for issued, stations in sorted(by_issue.items())
+        for chunk in chunked(stations, BATCH_STATIONS)
+    )
+
+
+def parse_latest_each(
+    documents: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+) -> dict[str, Reading]:
+    """The newest reading per station from a `latest_each_query` response."""
+    newest: dict[str, Reading] = {}
+    for reading in parse_readings(documents):
+        known = newest.get(reading.station_id)
+        if known is None or reading.ts > known.ts:
+            newest[reading.station_id] = reading
+    return newest
+
+
+def parse_max_each(documents: Mapping[str, Any] | Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """{station: MAX()} from a response grouped by the forecast station tag."""
+    if isinstance(documents, Mapping):
+        documents = [documents]
+    found: dict[str, int] = {}
+    for series in _series(documents):
+        station_id = series.get("tags", {}).get(FORECAST_STATION_TAG)
+        at = series["columns"].index("max")
+        for row in series.get("values", ()):
+            if station_id and row[at] is not None:
+                found[station_id] = max(int(row[at]), found.get(station_id, int(row[at])))
+    return found
+
+
+def parse_forecast_runs(
+    documents: Mapping[str, Any] | Iterable[Mapping[str, Any]],
+    issued_by_station: Mapping[str, int],
+) -> dict[str, list[ForecastPoint]]:
+    """{station: its run's points by horizon, valid time} from a `forecast_runs_query`
+    response; a point of another issue time or station than asked for is dropped."""
+    if isinstance(documents, Mapping):
+        documents = [documents]
+    runs: dict[str, list[ForecastPoint]] = {}
+    for series in _series(documents):
+        for point in _series_forecasts(series, ""):
+            if issued_by_station.get(point.station_id) == point.issued_ms:
+                runs.setdefault(point.station_id, []).append(point)
+    for points in runs.values():
+        points.sort(key=lambda point: (point.horizon_s, point.valid_at))
+    return runs

@@ -7,6 +7,7 @@ loop never waits on the disk.
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 from collections.abc import Sequence
@@ -199,6 +200,31 @@ class SQLiteStore:
         )
         return await self._db.run(_select_forecasts, sql, (station_id, station_id))
 
+    async def latest_each(self, station_ids: Sequence[str]) -> dict[str, Reading]:
+        # The ids go in as one JSON array, so any number of stations is one parameter.
+        sql = (
+            f"SELECT {_qualified('r', _COLUMNS)} FROM json_each(?) AS s"
+            " JOIN readings AS r ON r.station_id = s.value"
+            " AND r.ts_ms = (SELECT max(ts_ms) FROM readings WHERE station_id = s.value)"
+        )
+        readings = await self._db.run(_select, sql, (_json_ids(station_ids),))
+        return {reading.station_id: reading for reading in readings}
+
+    async def latest_forecast_runs(
+        self, station_ids: Sequence[str]
+    ) -> dict[str, list[ForecastPoint]]:
+        sql = (
+            f"SELECT {_qualified('f', _FORECAST_COLUMNS)} FROM json_each(?) AS s"
+            " JOIN forecasts AS f ON f.station_id = s.value AND f.issued_ms ="
+            " (SELECT max(issued_ms) FROM forecasts WHERE station_id = s.value)"
+            " ORDER BY f.station_id, f.horizon_s, f.valid_ms"
+        )
+        points = await self._db.run(_select_forecasts, sql, (_json_ids(station_ids),))
+        runs: dict[str, list[ForecastPoint]] = {}
+        for point in points:
+            runs.setdefault(point.station_id, []).append(point)
+        return runs
+
     async def write_alert_events(self, records: Sequence[AlertRecord]) -> None:
         if not records:
             return
@@ -226,6 +252,14 @@ class SQLiteStore:
             params = (station_id, *params)
         sql = f"SELECT {_ALERT_COLUMNS} FROM alert_events WHERE {where} ORDER BY at_ms, event_id"
         return await self._db.run(_select_alerts, sql, params)
+
+
+def _json_ids(station_ids: Sequence[str]) -> str:
+    return json.dumps(list(dict.fromkeys(station_ids)))
+
+
+def _qualified(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{column.strip()}" for column in columns.split(","))
 
 
 def _ping(conn: sqlite3.Connection) -> None:

@@ -604,6 +604,109 @@ async def test_non_finite_forecast_values_are_named_as_such(store: ReadingStore)
         await store.write_forecasts([forecast(0, level=math.nan)])
 
 
+# --- batch reads: every station's newest reading and forecast run -----------------------
+
+ODD_IDS = ["with space", "com,ma", "equals=sign", "o'brien", 'double"quote', "back\\slash"]
+
+
+async def per_station(
+    store: ReadingStore, station_ids: list[str]
+) -> tuple[dict[str, Reading], dict[str, list[ForecastPoint]]]:
+    """What the batch reads must equal: the per-station reads, stations without data left out."""
+    latest = {sid: got[-1] for sid in station_ids if (got := await store.latest(sid))}
+    runs = {sid: run for sid in station_ids if (run := await store.latest_forecast_run(sid))}
+    return latest, runs
+
+
+async def test_latest_each_is_each_stations_newest_reading(store: ReadingStore) -> None:
+    # Prefix ids catch a loose filter; "quiet" has no readings, "elsewhere" is not asked.
+    await store.write(
+        [
+            reading(0, 1.0, station_id="gauge"),
+            reading(5, 2.0, station_id="gauge", seq=7, battery_v=3.6, qc=QCFlag.SPIKE),
+            reading(3, 3.0, station_id="gauge-1", rssi_dbm=-90.0),
+            reading(1, 4.0, station_id="gauge-1"),
+            reading(9, 5.0, station_id="gauge-10"),
+            reading(60, 6.0, station_id="elsewhere"),
+        ]
+    )
+    asked = ["gauge", "gauge-1", "gauge-10", "quiet"]
+
+    got = await store.latest_each(asked)
+
+    assert got == {
+        "gauge": reading(5, 2.0, station_id="gauge", seq=7, battery_v=3.6, qc=QCFlag.SPIKE),
+        "gauge-1": reading(3, 3.0, station_id="gauge-1", rssi_dbm=-90.0),
+        "gauge-10": reading(9, 5.0, station_id="gauge-10"),
+    }
+    assert got == (await per_station(store, asked))[0]
+
+
+async def test_latest_forecast_runs_are_each_stations_newest_run(store: ReadingStore) -> None:
+    horizons = [6 * H, 15 * 60, H]
+    # "gauge-1"'s older run shares its issue time with "gauge"'s newest, and "gauge-10"
+    # had a longer run whose points the newer one did not all overwrite.
+    written = {
+        "gauge": [run(T0 + HOUR, horizons, "gauge")],
+        "gauge-1": [run(T0 + HOUR, horizons, "gauge-1"), run(T0 + 2 * HOUR, [H], "gauge-1")],
+        "gauge-10": [run(T0, [H, 24 * H], "gauge-10"), run(T0 + HOUR, [H, 2 * H], "gauge-10")],
+        "elsewhere": [run(T0 + 3 * HOUR, horizons, "elsewhere")],
+    }
+    # Newest first: the newest issue wins, not the last write.
+    for runs in written.values():
+        for points in reversed(runs):
+            await store.write_forecasts(points)
+    await store.write([reading(0, station_id="readings-only")])
+    asked = ["gauge", "gauge-1", "gauge-10", "readings-only", "quiet"]
+
+    got = await store.latest_forecast_runs(asked)
+
+    assert got == {
+        "gauge": sorted(written["gauge"][0], key=lambda point: point.horizon_s),
+        "gauge-1": written["gauge-1"][1],
+        "gauge-10": written["gauge-10"][1],
+    }
+    assert got == (await per_station(store, asked))[1]
+
+
+async def test_batch_reads_of_ids_that_need_escaping(store: ReadingStore) -> None:
+    await store.write([reading(n, float(n), station_id=sid) for n, sid in enumerate(ODD_IDS)])
+    await store.write_forecasts(
+        [p for n, sid in enumerate(ODD_IDS) for p in run(T0 + n * HOUR, [H, 2 * H], sid)]
+    )
+    await store.write([reading(0, station_id="plain")])
+    await store.write_forecasts(run(T0, [H], "plain"))
+
+    latest, runs = await per_station(store, ODD_IDS)
+    assert set(latest) == set(runs) == set(ODD_IDS)
+    assert await store.latest_each(ODD_IDS) == latest
+    assert await store.latest_forecast_runs(ODD_IDS) == runs
+
+
+async def test_batch_reads_of_many_stations(store: ReadingStore) -> None:
+    # More stations than one InfluxQL statement takes (100), some without data.
+    ids = [f"gauge-{n:04d}" for n in range(1_100)]
+    await store.write([reading(n % 50, float(n), station_id=sid) for n, sid in enumerate(ids[:-7])])
+    await store.write_forecasts(
+        [p for n, sid in enumerate(ids[3:]) for p in run(T0 + (n % 3) * HOUR, [H], sid)]
+    )
+
+    latest, runs = await per_station(store, ids)
+    assert len(latest) == 1_093
+    assert len(runs) == 1_097
+    assert await store.latest_each(ids) == latest
+    assert await store.latest_forecast_runs(ids) == runs
+
+
+async def test_batch_reads_of_no_stations_or_an_empty_store(store: ReadingStore) -> None:
+    assert await store.latest_each(["gauge-1"]) == {}
+    assert await store.latest_forecast_runs(["gauge-1"]) == {}
+    await store.write([reading(0)])
+    await store.write_forecasts(run(T0, [H]))
+    assert await store.latest_each([]) == {}
+    assert await store.latest_forecast_runs([]) == {}
+
+
 # --- alert events -----------------------------------------------------------------------
 
 

@@ -949,3 +949,220 @@ def test_parse_alerts_reads_tags_as_columns_and_orders_by_time_then_id() -> None
 def test_parse_alerts_raises_on_an_error_response() -> None:
     with pytest.raises(lp.InfluxResponseError, match="database not found"):
         alert_lines.parse_alerts({"results": [{"error": "database not found: x"}]})
+
+
+# --- batch reads ------------------------------------------------------------------------
+
+READING_SELECT = 'SELECT "level", "qc", "seq", "battery_v", "rssi_dbm" FROM "water_level"'
+FORECAST_SELECT = (
+    'SELECT "horizon_h", "level", "lower", "upper", "issued", "method" FROM "forecast"'
+)
+
+
+@pytest.mark.parametrize(
+    ("station_id", "literal"),
+    [
+        ("gauge-1", "'gauge-1'"),
+        ("o'brien", "'o\\'brien'"),
+        ("back\\slash", "'back\\\\slash'"),
+        ("trailing\\", "'trailing\\\\'"),
+        ('double"quote', "'double\"quote'"),
+        ("semi; DROP DATABASE x", "'semi; DROP DATABASE x'"),
+        ("x' OR '1'='1", "'x\\' OR \\'1\\'=\\'1'"),
+    ],
+)
+def test_batch_queries_escape_station_ids(station_id: str, literal: str) -> None:
+    assert lp.latest_each_query([station_id]) == (
+        f'{READING_SELECT} WHERE ("station" = {literal})'
+        ' GROUP BY "station" ORDER BY time DESC LIMIT 1'
+    )
+    assert lp.latest_issue_each_query([station_id]) == (
+        f'SELECT MAX("issued") FROM "forecast" WHERE ("station_id" = {literal})'
+        ' GROUP BY "station_id"'
+    )
+    assert lp.forecast_runs_query({station_id: T0_MS}) == (
+        f'{FORECAST_SELECT} WHERE "issued" = {T0_MS} AND ("station_id" = {literal})'
+        ' GROUP BY "station_id"'
+    )
+
+
+def test_latest_each_query_names_every_station() -> None:
+    assert lp.latest_each_query(["gauge", "gauge-1"]) == (
+        f"{READING_SELECT} WHERE (\"station\" = 'gauge' OR \"station\" = 'gauge-1')"
+        ' GROUP BY "station" ORDER BY time DESC LIMIT 1'
+    )
+
+
+def test_forecast_runs_query_has_a_statement_per_issue_time() -> None:
+    query = lp.forecast_runs_query({"c": T0_MS + 1, "a": T0_MS, "b": T0_MS + 1})
+
+    assert query.split("; ") == [
+        f'{FORECAST_SELECT} WHERE "issued" = {T0_MS} AND ("station_id" = \'a\')'
+        ' GROUP BY "station_id"',
+        f'{FORECAST_SELECT} WHERE "issued" = {T0_MS + 1}'
+        ' AND ("station_id" = \'b\' OR "station_id" = \'c\') GROUP BY "station_id"',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stations", "statements"),
+    [(1, 1), (lp.BATCH_STATIONS, 1), (lp.BATCH_STATIONS + 1, 2), (2 * lp.BATCH_STATIONS + 1, 3)],
+)
+def test_batch_queries_split_into_statements_of_bounded_size(
+    stations: int, statements: int
+) -> None:
+    ids = [f"gauge-{n:05d}" for n in range(stations)]
+    for query in (
+        lp.latest_each_query(ids),
+        lp.latest_issue_each_query(ids),
+        lp.forecast_runs_query(dict.fromkeys(ids, T0_MS)),
+    ):
+        parts = query.split("; ")
+        assert len(parts) == statements
+        assert all(part.startswith("SELECT ") for part in parts)
+        assert all(f"'{sid}'" in query for sid in ids)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [lp.latest_each_query, lp.latest_issue_each_query, lambda ids: lp.forecast_runs_query({})],
+    ids=["latest_each", "latest_issue_each", "forecast_runs"],
+)
+def test_batch_queries_need_a_station(build: Any) -> None:
+    with pytest.raises(ValueError, match="at least one station"):
+        build([])
+
+
+def _statement(statement_id: int, *series: dict[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {"statement_id": statement_id}
+    if series:
+        result["series"] = list(series)
+    return {"results": [result]}
+
+
+READING_COLUMNS = ["time", "level", "qc", "seq", "battery_v", "rssi_dbm"]
+
+# What influxd 1.6.7 answered to latest_each_query over two statements (chunked=true: one
+# document a statement), the second station with readings, a third without.
+LATEST_EACH_RESPONSE = [
+    _statement(
+        0,
+        {
+            "name": "water_level",
+            "tags": {"station": "gauge-1"},
+            "columns": READING_COLUMNS,
+            "values": [[T0_MS + 60_000, 2, 5, 3, None, None]],
+        },
+    ),
+    _statement(
+        1,
+        {
+            "name": "water_level",
+            "tags": {"station": "o'b"},
+            "columns": READING_COLUMNS,
+            "values": [[T0_MS, 3.5, 0, None, 3.7, -90]],
+        },
+    ),
+    _statement(2),
+]
+
+
+def test_parse_latest_each_of_a_real_shaped_response() -> None:
+    assert lp.parse_latest_each(LATEST_EACH_RESPONSE) == {
+        "gauge-1": Reading(
+            "gauge-1", T0 + timedelta(minutes=1), 2.0, seq=3, qc=QCFlag.SPIKE | QCFlag.JUMP
+        ),
+        "o'b": Reading("o'b", T0, 3.5, battery_v=3.7, rssi_dbm=-90.0),
+    }
+
+
+def test_parse_latest_each_keeps_the_newest_of_a_station_seen_twice() -> None:
+    older = [T0_MS, 1, 0, None, None, None]
+    newer = [T0_MS + 1, 2, 0, None, None, None]
+    series = {"tags": {"station": "g"}, "columns": READING_COLUMNS}
+    response = [_statement(0, series | {"values": [newer]}, series | {"values": [older]})]
+
+    assert lp.parse_latest_each(response) == {
+        "g": Reading("g", T0 + timedelta(milliseconds=1), 2.0)
+    }
+
+
+@pytest.mark.parametrize(
+    ("response", "expected"),
+    [
+        (
+            [
+                _statement(
+                    0,
+                    {
+                        "name": "forecast",
+                        "tags": {"station_id": "a"},
+                        "columns": ["time", "max"],
+                        "values": [[T0_MS + 3_600_000, T0_MS]],
+                    },
+                    {
+                        "name": "forecast",
+                        "tags": {"station_id": "back\\slash"},
+                        "columns": ["time", "max"],
+                        "values": [[T0_MS, T0_MS + 5]],
+                    },
+                ),
+                _statement(1),
+            ],
+            {"a": T0_MS, "back\\slash": T0_MS + 5},
+        ),
+        ([_statement(0)], {}),
+    ],
+    ids=["two stations", "none"],
+)
+def test_parse_max_each(response: list[dict[str, Any]], expected: dict[str, int]) -> None:
+    assert lp.parse_max_each(response) == expected
+
+
+def _run_series(station_id: str, *rows: list[Any]) -> dict[str, Any]:
+    return {
+        "name": "forecast",
+        "tags": {"station_id": station_id},
+        "columns": FORECAST_COLUMNS,
+        "values": list(rows),
+    }
+
+
+def test_parse_forecast_runs_sorts_each_run_and_drops_other_issue_times() -> None:
+    response = [
+        _statement(
+            0,
+            _run_series(
+                "a",
+                [T6_MS, "6", 5, 400, 425.5, T0_MS, "trend"],
+                [T0_MS + 900_000, "0.25", 412.25, 400, 425.5, T0_MS, "routing"],
+                [T0_MS + 1, "0.25", 1, 0, 2, T0_MS - 1, "trend"],  # an older run's point
+            ),
+            _run_series("not-asked", [T6_MS, "6", 5, 400, 425.5, T0_MS, "trend"]),
+        ),
+        _statement(1, _run_series("o'b", [T6_MS, "6", 5, 400, 425.5, T0_MS, "trend"])),
+    ]
+
+    got = lp.parse_forecast_runs(response, {"a": T0_MS, "o'b": T0_MS, "quiet": T0_MS})
+
+    assert got == {
+        "a": [point(15 * 60, station_id="a"), point(6 * H, 5.0, station_id="a", method="trend")],
+        "o'b": [point(6 * H, 5.0, station_id="o'b", method="trend")],
+    }
+
+
+@pytest.mark.parametrize(
+    "response",
+    [
+        [_statement(0), {"results": [{"statement_id": 1, "error": "database not found: x"}]}],
+        [{"error": "error parsing query: found EOF"}],
+    ],
+    ids=["second statement failed", "request failed"],
+)
+def test_errors_in_a_batch_response_raise(response: list[dict[str, Any]]) -> None:
+    with pytest.raises(lp.InfluxResponseError):
+        lp.parse_latest_each(response)
+    with pytest.raises(lp.InfluxResponseError):
+        lp.parse_max_each(response)
+    with pytest.raises(lp.InfluxResponseError):
+        lp.parse_forecast_runs(response, {"a": T0_MS})

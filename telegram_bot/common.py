@@ -29,6 +29,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, Message, Telegram
 from alerts.store import AlertStore
 from alerts.thresholds import effective_catalog
 from floodwatch.catalog import Catalog, Station
+from floodwatch.settings import Settings
 from telegram_bot.store import SEVERITIES, BotStore
 from telegram_bot.texts import language_of, t
 
@@ -246,4 +247,33 @@ class LanguageMiddleware(BaseMiddleware):
                 chat = await store.upsert_chat(message.chat.id, message.chat.type, known)
             lang = chat.language
         data["lang"] = lang
+        return await handler(event, data)
+
+
+async def admin_or_refuse(message: Message, settings: Settings, lang: str) -> bool:
+    """True for FLOODWATCH_TELEGRAM_ADMINS; anyone else gets a polite refusal, logged with
+    their user id."""
+    user_id = message.from_user.id if message.from_user else None
+    if user_id is not None and user_id in settings.telegram_admins:
+        return True
+    command = (message.text or "").split(maxsplit=1)[0][:40]
+    log.warning("refused %s from user %s in chat %s", command, user_id, message.chat.id)
+    await message.answer(t(lang, "refused"))
+    return False
+
+
+class AdminOnly(BaseMiddleware):
+    """Guards every message handler of a router (register it as the router's inner
+    middleware, which runs once a handler's filters matched): admins only."""
+
+    async def __call__(
+        self,
+        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+        event: TelegramObject,
+        data: dict[str, Any],
+    ) -> Any:
+        if isinstance(event, Message) and not await admin_or_refuse(
+            event, data["settings"], data["lang"]
+        ):
+            return None
         return await handler(event, data)

@@ -22,6 +22,7 @@ from floodwatch.errors import ConfigError
 from floodwatch.settings import Settings
 from telegram_bot.backtest_digest import digest, plots_to_show
 from telegram_bot.common import (
+    AdminOnly,
     CatalogSource,
     current_catalog,
     esc,
@@ -33,19 +34,8 @@ from telegram_bot.texts import t
 
 log = logging.getLogger(__name__)
 
-ADMIN_COMMANDS = ("thresholds", "set", "margin", "maintenance", "audit", "backtest")
 MAX_REPLY = 3900
 RESET_WORDS = ("reset", "-", "default")
-
-
-async def _allowed(message: Message, settings: Settings, lang: str) -> bool:
-    user_id = message.from_user.id if message.from_user else None
-    if user_id is not None and user_id in settings.telegram_admins:
-        return True
-    command = (message.text or "").split(maxsplit=1)[0][:40]
-    log.warning("refused %s from user %s in chat %s", command, user_id, message.chat.id)
-    await message.answer(t(lang, "refused"))
-    return False
 
 
 def ladder_text(station: Station, lang: str) -> str:
@@ -100,11 +90,8 @@ async def thresholds(
     command: CommandObject,
     catalog: CatalogSource,
     alert_store: AlertStore | None,
-    settings: Settings,
     lang: str,
 ) -> None:
-    if not await _allowed(message, settings, lang):
-        return
     gauge = (command.args or "").strip()
     if not gauge:
         await message.answer(t(lang, "usage_thresholds"))
@@ -122,11 +109,8 @@ async def set_level(
     command: CommandObject,
     catalog: CatalogSource,
     alert_store: AlertStore | None,
-    settings: Settings,
     lang: str,
 ) -> None:
-    if not await _allowed(message, settings, lang):
-        return
     parts = (command.args or "").split()
     if len(parts) != 3:
         await message.answer(t(lang, "usage_set"))
@@ -147,11 +131,8 @@ async def margin(
     command: CommandObject,
     catalog: CatalogSource,
     alert_store: AlertStore | None,
-    settings: Settings,
     lang: str,
 ) -> None:
-    if not await _allowed(message, settings, lang):
-        return
     parts = (command.args or "").split()
     if len(parts) != 2:
         await message.answer(t(lang, "usage_margin"))
@@ -165,11 +146,8 @@ async def maintenance(
     command: CommandObject,
     catalog: CatalogSource,
     alert_store: AlertStore | None,
-    settings: Settings,
     lang: str,
 ) -> None:
-    if not await _allowed(message, settings, lang):
-        return
     parts = (command.args or "").split()
     if len(parts) != 2 or parts[1].lower() not in ("on", "off"):
         await message.answer(t(lang, "usage_maintenance"))
@@ -182,11 +160,8 @@ async def audit(
     command: CommandObject,
     catalog: CatalogSource,
     alert_store: AlertStore | None,
-    settings: Settings,
     lang: str,
 ) -> None:
-    if not await _allowed(message, settings, lang):
-        return
     if alert_store is None:
         await message.answer(t(lang, "admin_unavailable"))
         return
@@ -216,22 +191,19 @@ def latest_summary(folder: Path) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime) if found else None
 
 
-def load_latest(folder: object) -> tuple[Path, Any] | None:
+def load_latest(folder: Path) -> tuple[Path, Any] | None:
     """The newest summary.json under `folder` and its content (None: no folder, no file)."""
-    if not folder or not Path(str(folder)).is_dir():
+    if not folder.is_dir():
         return None
-    path = latest_summary(Path(str(folder)))
+    path = latest_summary(folder)
     if path is None:
         return None
     return path, json.loads(path.read_text(encoding="utf-8"))
 
 
 async def backtest(message: Message, settings: Settings, lang: str) -> None:
-    if not await _allowed(message, settings, lang):
-        return
-    folder = settings.backtest_dir
     try:
-        found = await asyncio.to_thread(load_latest, folder)
+        found = await asyncio.to_thread(load_latest, settings.backtest_dir)
     except (OSError, ValueError) as exc:
         await message.answer(t(lang, "change_failed", error=esc(str(exc))[:MAX_REPLY]))
         return
@@ -248,6 +220,7 @@ async def backtest(message: Message, settings: Settings, lang: str) -> None:
 def make_router() -> Router:
     """A fresh router (a router belongs to one dispatcher), handlers in order."""
     router = Router(name="admin")
+    router.message.middleware(AdminOnly())  # every command here is for hydrologists only
     router.message(Command("thresholds"))(thresholds)
     router.message(Command("set"))(set_level)
     router.message(Command("margin"))(margin)

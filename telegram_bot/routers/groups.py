@@ -10,7 +10,14 @@ from aiogram.types import Message
 
 from alerts.store import AlertStore
 from floodwatch.settings import Settings
-from telegram_bot.common import CatalogSource, current_catalog, esc, find_river, river_label
+from telegram_bot.common import (
+    CatalogSource,
+    admin_or_refuse,
+    current_catalog,
+    esc,
+    find_river,
+    river_label,
+)
 from telegram_bot.store import SEVERITIES, BotStore
 from telegram_bot.texts import t
 
@@ -75,11 +82,9 @@ async def subscribe_river(
 async def dispatch(
     message: Message, command: CommandObject, bot_store: BotStore, settings: Settings, lang: str
 ) -> None:
-    user_id = message.from_user.id if message.from_user else None
-    if user_id not in settings.telegram_admins:
-        log.warning("refused /dispatch from user %s in chat %s", user_id, message.chat.id)
-        await message.answer(t(lang, "refused"))
+    if not await admin_or_refuse(message, settings, lang):
         return
+    user_id = message.from_user.id if message.from_user else None
     arg = (command.args or "").strip().lower()
     if arg not in ("on", "off"):
         await message.answer(t(lang, "dispatch_usage"))

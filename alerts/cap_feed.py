@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from xml.sax.saxutils import escape, quoteattr
-from zoneinfo import ZoneInfo
 
 from alerts import templates
 from alerts.cap import NOT_XML, XML_DECLARATION, CapReference, alert_xml, cap_identifier, is_public
@@ -66,8 +65,7 @@ def cap_feed(
     ]
     for entry in entries:
         if is_public(entry.event):
-            # Local times in each gauge's own zone (the catalog's), `tz` where it has none.
-            zone = ZoneInfo(entry.station.timezone) if entry.station.timezone else tz
+            zone = entry.station.zone(tz)
             alert = alert_xml(
                 entry.event,
                 entry.station,

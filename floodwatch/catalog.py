@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator, Mapping
+from datetime import tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -182,9 +183,12 @@ class Station(_Model):
     def max_jump_per_hour(self) -> float:
         return self.qc.max_jump_per_hour or DEFAULT_MAX_JUMP_PER_HOUR[self.unit]
 
-    def zone(self, default: str = "UTC") -> ZoneInfo:
-        """The zone local times of this gauge are shown in (`default`: the setting)."""
-        return ZoneInfo(self.timezone or default)
+    def zone(self, default: str | tzinfo = "UTC") -> tzinfo:
+        """The zone local times of this gauge are shown in (`default`: the setting, by
+        name or as a zone)."""
+        if self.timezone:
+            return ZoneInfo(self.timezone)
+        return default if isinstance(default, tzinfo) else ZoneInfo(default)
 
     def name(self, language: str = "en") -> str:
         return self.names.get(language) or next(iter(self.names.values()))

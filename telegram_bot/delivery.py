@@ -323,7 +323,12 @@ class Sender:
         sent); False if it must be sent. Network errors propagate (still in doubt)."""
         assert row.probe_from is not None
         found = await settle(
-            self.bot, row.chat_id, row.text, row.probe_from, before_call=self.limits.slot
+            self.bot,
+            row.chat_id,
+            row.text,
+            row.probe_from,
+            before_call=self.limits.slot,
+            pause=self.limits.pause,
         )
         self.metrics.in_doubt.labels(found.outcome).inc()
         log.info("lost send of seq %d to chat %d settled: %s", row.seq, row.chat_id, found.outcome)

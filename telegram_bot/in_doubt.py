@@ -23,7 +23,6 @@ edited message) and it is not sent again. Counted and logged as `overwrote`.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,18 +53,20 @@ async def settle(
     floor: int,
     *,
     before_call: Callable[[], Awaitable[None]],
+    pause: Callable[[float], None],
     span: int = PROBE_SPAN,
 ) -> Settled:
     """Whether the alert `text` reached `chat_id` (see the module docstring).
 
     `floor` < 0 means none was known when the send began: nothing can be looked up and
-    the message is sent again. `before_call` waits for a slot of the global rate limit.
+    the message is sent again. `before_call` waits for a slot of the global rate limit;
+    `pause(seconds)` honours a 429's retry_after for all sending, as for any other call.
     Network errors propagate (the row stays in doubt and is settled on the next try).
     """
     if floor < 0:
         return Settled(None, "no_floor")
     for message_id in range(floor + 1, floor + 1 + span):
-        found = await _probe(bot, chat_id, message_id, text, before_call)
+        found = await _probe(bot, chat_id, message_id, text, before_call, pause)
         if found is not None:
             return Settled(message_id, found)
     return Settled(None, "not_found")
@@ -77,6 +78,7 @@ async def _probe(
     message_id: int,
     text: str,
     before_call: Callable[[], Awaitable[None]],
+    pause: Callable[[float], None],
 ) -> str | None:
     while True:
         await before_call()
@@ -85,7 +87,7 @@ async def _probe(
                 text=text, chat_id=chat_id, message_id=message_id, parse_mode="HTML"
             )
         except TelegramRetryAfter as exc:
-            await asyncio.sleep(exc.retry_after)
+            pause(exc.retry_after)  # `before_call` then waits it out
             continue
         except TelegramBadRequest as exc:
             return "delivered" if NOT_MODIFIED in exc.message.lower() else None

@@ -168,3 +168,22 @@ async def test_group_upgraded_to_supergroup_gets_the_alert_at_its_new_id(world: 
     assert gone is not None
     assert not gone.active
     assert delivery.metrics.migrated._value.get() == 1
+
+
+async def test_a_429_while_settling_pauses_then_settles(world: World, earlier_process: Bot) -> None:
+    floor = (await earlier_process.send_message(1, "an earlier reply")).message_id
+    sent = await earlier_process.send_message(7, TEXT, parse_mode="HTML")
+    await pending(world, 7, floor)
+    world.server.fail_next(1, 429, retry_after=1, methods=["editMessageText"])
+
+    delivery = await world.delivery()
+    await until(lambda: delivery.metrics.in_doubt.labels("delivered")._value.get() == 1)
+    await marked_sent(world, 7)
+
+    assert sends_to(world, 7) == [TEXT]
+    assert await status_of(world, 7) == ("sent", sent.message_id)
+    refused = [c for c in world.server.calls if c.status == 429]
+    assert [c.method for c in refused] == ["editMessageText"]
+    # The retry_after paused all sending: the next probe came a second later at the least.
+    probes = [c for c in world.server.calls if c.method == "editMessageText"]
+    assert probes[1].at - probes[0].at >= 1.0

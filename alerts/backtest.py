@@ -159,6 +159,8 @@ def replay_gauge(
     warm_up = max(WARM_UP_DAYS * DAY, WARM_UP_READINGS * step)
     first = int(np.searchsorted(gauge.t, start - warm_up, side="left"))
     begin = int(np.searchsorted(gauge.t, start, side="left"))
+    arrivals = gauge.arrivals()
+    settles = _settles(gauge.settled())
     last = math.nan
     for i in range(first, gauge.t.size):
         t = float(gauge.t[i])
@@ -168,11 +170,14 @@ def replay_gauge(
             ticked = on_tick(state, station, silent, rules)
             state = ticked.state
             new.extend(ticked.events)
-        at = datetime.fromtimestamp(t, UTC)
-        level, flag = float(gauge.level[i]), QCFlag(gauge.flags[i])
-        moved = on_reading(state, station, level, at, rules, flag)
-        state = moved.state
-        new.extend(moved.events)
+        # As the engine hears it: the suspects this reading settled, with their verdict
+        # (a confirmed one is decided at its own time, now), then this reading as it came.
+        for k in (*settles.get(i, ()), i):
+            at = datetime.fromtimestamp(float(gauge.t[k]), UTC)
+            flag = QCFlag(gauge.flags[k] if k != i else arrivals[k])
+            moved = on_reading(state, station, float(gauge.level[k]), at, rules, flag)
+            state = moved.state
+            new.extend(moved.events)
         forecast = by_time.get(t)
         if forecast is not None:
             moved = on_forecast(state, station, from_forecast(forecast), rules)
@@ -188,6 +193,15 @@ def replay_gauge(
         warned_at.append(pw.issued_at.timestamp() if pw else math.nan)
     as_array = functools.partial(np.asarray, dtype=np.float64)
     return events, gauge.t[begin:], as_array(held), as_array(warned), as_array(warned_at)
+
+
+def _settles(settled_by: Sequence[int]) -> dict[int, list[int]]:
+    """For each reading, the earlier ones whose verdict it settled, oldest first."""
+    found: dict[int, list[int]] = {}
+    for k, j in enumerate(settled_by):
+        if j >= 0:
+            found.setdefault(j, []).append(k)
+    return found
 
 
 def run_backtest(options: Options) -> Run:

@@ -28,12 +28,25 @@ class BacktestError(FloodwatchError):
 
 @dataclass(frozen=True)
 class Gauge:
-    """One gauge's recording: every reading (with its QC flags) and the clean series."""
+    """One gauge's recording: every reading with its QC flags, and the clean series.
+
+    `flags` are the final verdicts (what the store ends up holding); `arrival_flags` what
+    quality control said when each reading came in (SUSPECT while it waited); and
+    `settled_by[i]` the index of the later reading that settled reading i (-1: decided
+    on arrival, or never), which is when the alert engine learns the final verdict."""
 
     t: FloatArray
     level: FloatArray
     flags: list[int]
     clean: Series
+    arrival_flags: list[int] | None = None
+    settled_by: list[int] | None = None
+
+    def arrivals(self) -> list[int]:
+        return self.arrival_flags if self.arrival_flags is not None else self.flags
+
+    def settled(self) -> list[int]:
+        return self.settled_by if self.settled_by is not None else [-1] * len(self.flags)
 
 
 def _number(text: str, what: str) -> float:
@@ -124,29 +137,54 @@ def read_gauges(
         elif row.station_id not in catalog:
             unknown.add(row.station_id)
     ignored = sorted(unknown | {sid for sid in pairs if sid not in catalog})
+    arrays = {}
+    for station_id, values in pairs.items():
+        if station_id not in ignored:
+            data = np.asarray(values, dtype=np.float64)
+            arrays[station_id] = data[np.argsort(data[:, 0], kind="stable")]
+    if not arrays:
+        raise BacktestError(f"{path}: no readings of a station in the catalog")
+    return _quality_controlled(arrays, catalog), ignored
+
+
+def _quality_controlled(arrays: Mapping[str, FloatArray], catalog: Catalog) -> dict[str, Gauge]:
+    """Every reading through the collector's QC in time order across all gauges (so a
+    neighbour's rise corroborates as it would live), with the verdicts later readings
+    settled put back on the readings they settled."""
     qc = QualityControl(
         {sid: s.model_copy(update={"maintenance": False}) for sid, s in catalog.items()}
     )
+    arrival = {sid: [0] * len(data) for sid, data in arrays.items()}
+    final = {sid: [0] * len(data) for sid, data in arrays.items()}
+    settled_by = {sid: [-1] * len(data) for sid, data in arrays.items()}
+    position = {
+        sid: {float(t): i for i, t in enumerate(data[:, 0])} for sid, data in arrays.items()
+    }
+    order = sorted(
+        ((float(t), sid, i) for sid, data in arrays.items() for i, t in enumerate(data[:, 0])),
+    )
+    for t, station_id, i in order:
+        level = float(arrays[station_id][i, 1])
+        reading = Reading(station_id=station_id, ts=datetime.fromtimestamp(t, UTC), level=level)
+        checked = qc.check(reading)
+        arrival[station_id][i] = final[station_id][i] = int(checked.reading.qc)
+        for revised in checked.revised:
+            j = position[station_id][revised.ts.timestamp()]
+            final[station_id][j] = int(revised.qc)
+            settled_by[station_id][j] = i
     gauges = {}
-    for station_id, values in pairs.items():
-        if station_id in ignored:
-            continue
-        data = np.asarray(values, dtype=np.float64)
-        data = data[np.argsort(data[:, 0], kind="stable")]
-        flags = []
-        for t, level in data:
-            ts = datetime.fromtimestamp(t, UTC)
-            flags.append(int(qc.check(Reading(station_id=station_id, ts=ts, level=level)).qc))
-        clean = np.asarray(flags) == 0
+    for station_id, data in arrays.items():
+        flags = final[station_id]
+        clean = np.asarray([Reading.qc_is_clean(flag) for flag in flags], dtype=bool)
         gauges[station_id] = Gauge(
             data[:, 0].copy(),
             data[:, 1].copy(),
             flags,
             Series.from_pairs(zip(data[clean, 0], data[clean, 1], strict=True)),
+            arrival[station_id],
+            settled_by[station_id],
         )
-    if not gauges:
-        raise BacktestError(f"{path}: no readings of a station in the catalog")
-    return gauges, ignored
+    return gauges
 
 
 def default_start(gauges: Mapping[str, Gauge]) -> float:

@@ -87,6 +87,9 @@ class AlertComponent:
         await self.engine.stop()
         await self.readings.close()
 
+    def failure(self) -> str | None:
+        return self.engine.failure() or self.dispatcher.failure()
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         engine_ok, details = self.engine.health()
         delivery_ok, delivery = self.dispatcher.health()

@@ -22,6 +22,7 @@ from alerts.channels.metrics import DispatchMetrics
 from alerts.store import AlertStore, OutboxItem
 from floodwatch.errors import StoreUnavailable
 from floodwatch.models import utc_now
+from floodwatch.watchdog import task_ended
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,11 @@ class Dispatcher:
         """Deliver now: the engine calls this after each commit (from the event loop)."""
         for state in self._states.values():
             state.wakeup.set()
+
+    def failure(self) -> str | None:
+        if self._stopping.is_set():
+            return None
+        return task_ended(state.task for state in self._states.values())
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         now = time.monotonic()

@@ -34,10 +34,12 @@ from alerts.store import AlertStore, OutboxItem
 from alerts.thresholds import fingerprint
 from floodwatch.catalog import Catalog, Station
 from floodwatch.errors import StoreUnavailable
+from floodwatch.guard import describe_error
 from floodwatch.log_limit import LogLimit
 from floodwatch.models import utc_now
 from floodwatch.settings import Settings
 from floodwatch.storage.base import ReadingStore
+from floodwatch.watchdog import task_ended
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,7 @@ class AlertEngine:
         self._tasks: list[asyncio.Task[None]] = []
         self._inputs: set[asyncio.Task[Any]] = set()
         self._stopping = asyncio.Event()
+        self._error_logs = LogLimit()
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -176,6 +179,11 @@ class AlertEngine:
         while self._inputs:
             await asyncio.wait(set(self._inputs))
 
+    def failure(self) -> str | None:
+        if self._stopping.is_set():
+            return None
+        return self.feed.failure() or task_ended(self._tasks)
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         healthy = self.feed.connected and self._store_ok
         clean = self.watch.error is None and not self.thresholds.problems
@@ -211,8 +219,11 @@ class AlertEngine:
     async def _handle_logged(self, item: Input) -> None:
         try:
             await self.handle(item)
-        except Exception:  # a bug must cost one input, not the engine
-            log.exception("alert engine failed on %r", item)
+        except Exception as exc:  # a bug must cost one input, not the engine
+            error = describe_error(exc)
+            self.metrics.count_internal_error(error)
+            if self._error_logs.allow():
+                log.error("alert engine: internal error on %r: %s", item, error.detail)
 
     async def handle(self, item: Input) -> list[OutboxItem]:
         """Decide one input and commit the outcome; returns the events added."""

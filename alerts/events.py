@@ -27,6 +27,9 @@ class EventKind(enum.StrEnum):
     OFFLINE = "offline"  # no reading for longer than allowed
     ONLINE = "online"  # readings again after being offline
     FAULTY = "faulty"  # readings flagged by quality control
+    # a reading at or above a rung that quality control still holds suspect: dispatchers
+    # verify now; residents are told once the next reading confirms it
+    UNCONFIRMED = "unconfirmed"
     FAULT_CLEARED = "fault_cleared"
     MAINTENANCE_ON = "maintenance_on"
     MAINTENANCE_OFF = "maintenance_off"
@@ -42,6 +45,7 @@ OPERATOR_ONLY = frozenset(
         EventKind.OFFLINE,
         EventKind.ONLINE,
         EventKind.FAULTY,
+        EventKind.UNCONFIRMED,
         EventKind.FAULT_CLEARED,
         EventKind.MAINTENANCE_ON,
         EventKind.MAINTENANCE_OFF,
@@ -83,6 +87,9 @@ class AlertEvent:
     earliest: datetime | None = None
     latest: datetime | None = None
     detail: str | None = None  # operator events: why (QC flags, silence duration)
+    # unconfirmed: the last trusted reading before the move quality control holds
+    from_level: float | None = None
+    from_at: datetime | None = None
 
     @property
     def operator_only(self) -> bool:
@@ -98,7 +105,7 @@ class AlertEvent:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["kind"] = self.kind.value
-        for name in ("at", "expected_at", "earliest", "latest"):
+        for name in _TIMES:
             value = getattr(self, name)
             data[name] = value.isoformat() if value is not None else None
         return data
@@ -107,13 +114,16 @@ class AlertEvent:
     def from_dict(cls, data: dict[str, Any]) -> AlertEvent:
         values = dict(data)
         values["kind"] = EventKind(values["kind"])
-        for name in ("at", "expected_at", "earliest", "latest"):
+        for name in _TIMES:
             if values.get(name) is not None:
                 values[name] = datetime.fromisoformat(values[name])
         for name in ("threshold", "previous"):
             if values.get(name) is not None:
                 values[name] = ThresholdRef(**values[name])
         return cls(**values)
+
+
+_TIMES = ("at", "expected_at", "earliest", "latest", "from_at")
 
 
 def make_event_id(station_id: str, kind: EventKind, key: str | None, at: datetime) -> str:

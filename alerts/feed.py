@@ -1,8 +1,8 @@
-"""The alert engine's MQTT connection: readings, forecasts and station states in.
+"""The alert engine's MQTT connection: clean and flagged readings and forecasts in.
 
 A persistent session (clean_session false) with QoS 1 subscriptions under its own client
 id (FLOODWATCH_ALERT_CLIENT_ID), so what the broker queues for QoS 1 publishers survives
-an engine restart, and the retained forecasts and states arrive again on every
+an engine restart, and the retained forecasts arrive again on every
 (re)subscription. Messages are parsed on paho's thread and handed to the event loop in
 arrival order; what does not parse is counted and logged (rate-limited) and dropped.
 """
@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 
-from alerts.inputs import STATE_FILTER, BadInput, Input, parse
+from alerts.inputs import BadInput, Input, parse
 from alerts.metrics import AlertMetrics
 from floodwatch import topics
 from floodwatch.log_limit import LogLimit
@@ -25,7 +25,11 @@ from floodwatch.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SUBSCRIPTIONS = [(topics.CLEAN_READINGS_FILTER, 1), (topics.FORECASTS_FILTER, 1), (STATE_FILTER, 1)]
+SUBSCRIPTIONS = [
+    (topics.CLEAN_READINGS_FILTER, 1),
+    (topics.FLAGGED_READINGS_FILTER, 1),
+    (topics.FORECASTS_FILTER, 1),
+]
 
 
 class AlertFeed:
@@ -44,6 +48,7 @@ class AlertFeed:
             log=log,
             connected_gauge=metrics.mqtt_connected,
             on_message=self._on_message,
+            count_internal_error=metrics.count_internal_error,
             persistent=True,
         )
         self.client = self._subscriber.client
@@ -60,6 +65,9 @@ class AlertFeed:
 
     def stop(self) -> None:
         self._subscriber.stop()
+
+    def failure(self) -> str | None:
+        return self._subscriber.failure()
 
     async def wait_subscribed(self, wait_s: float = 10.0) -> None:
         await self._subscriber.wait_subscribed(wait_s)

@@ -29,6 +29,9 @@ class GaugeState:
     offline: bool = False
     faulty: bool = False
     clean_run: int = 0  # clean readings in a row while faulty
+    # The highest rung a suspect reading reached and dispatchers were told of, until the
+    # next trusted reading (the suspect's confirmation, or any clean reading).
+    unconfirmed: str | None = None
     maintenance: bool = False
     # The newest forecast's trend, so alerts decided on a reading can say how the water
     # moves ("rising 12 cm/h") instead of "trend not known".

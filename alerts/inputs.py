@@ -1,11 +1,13 @@
 """What the alert engine reads from MQTT, parsed: pure functions, no I/O.
 
 Three topics feed the engine:
-- `floodwatch/readings/{id}`: QC-clean readings (the collector's `reading_payload`);
-- `floodwatch/forecasts/{id}`: the forecaster's retained summary;
-- `floodwatch/stations/{id}/state`: retained, the newest reading with its QC flags. Only
-  flagged readings are taken from here (clean ones arrive on the readings topic), so a
-  spike or a flatline makes the gauge faulty rather than going unnoticed.
+- `floodwatch/readings/{id}`: QC-clean readings (the collector's `reading_payload`; a
+  CONFIRMED one was suspect and is now trusted);
+- `floodwatch/flagged/{id}`: every reading quality control did not pass clean (suspect,
+  spike, jump, flatline, maintenance), QoS 1, so none can go unseen;
+- `floodwatch/forecasts/{id}`: the forecaster's retained summary.
+The retained `floodwatch/stations/{id}/state`, which carried flagged readings before they
+had a topic of their own, is ignored (a persistent session may still be subscribed).
 A payload that does not parse raises BadInput; the engine counts and drops it.
 """
 
@@ -23,6 +25,7 @@ from floodwatch.models import QCFlag
 
 STATE_FILTER = f"{topics.PREFIX}/stations/+/state"
 _FLAGS = {flag.name.lower(): flag for flag in QCFlag if flag and flag.name}
+_TRUSTED = QCFlag.CONFIRMED
 
 
 class BadInput(ValueError):
@@ -57,13 +60,15 @@ def station_from_state_topic(topic: str) -> str | None:
 
 
 def parse(topic: str, payload: bytes) -> Input | None:
-    """The input a message carries; None when it carries nothing new (a clean state)."""
+    """The input a message carries; None when it carries nothing for the engine."""
     if (station_id := topics.station_from_topic(topic, "readings")) is not None:
         return _reading(station_id, _document(payload), clean=True)
+    if (station_id := topics.station_from_topic(topic, "flagged")) is not None:
+        return _reading(station_id, _document(payload), clean=False)
     if (station_id := topics.station_from_topic(topic, "forecasts")) is not None:
         return _forecast(station_id, _document(payload))
-    if (station_id := station_from_state_topic(topic)) is not None:
-        return _flagged(station_id, _document(payload))
+    if station_from_state_topic(topic) is not None:
+        return None  # flagged readings have their own topic now
     raise BadInput(f"unexpected topic {topic!r}")
 
 
@@ -94,8 +99,10 @@ def _reading(station_id: str, document: dict[str, Any], *, clean: bool) -> Readi
     if isinstance(level, bool) or not isinstance(level, int | float):
         raise BadInput(f"level: {level!r} is not a number")
     qc = _flags(document.get("qc", []))
-    if clean and qc:
+    if clean and qc & ~_TRUSTED:
         raise BadInput("a flagged reading on the clean readings topic")
+    if not clean and not qc & ~_TRUSTED:
+        raise BadInput("a clean reading on the flagged readings topic")
     return ReadingInput(station_id, float(level), _time(document.get("ts"), "ts"), qc)
 
 
@@ -109,12 +116,6 @@ def _flags(names: object) -> QCFlag:
             raise BadInput(f"qc: unknown flag {name!r}")
         flags |= flag
     return flags
-
-
-def _flagged(station_id: str, document: dict[str, Any]) -> ReadingInput | None:
-    if not document.get("qc"):
-        return None  # a clean reading: it came (or comes) on the readings topic
-    return _reading(station_id, document, clean=False)
 
 
 def _forecast(station_id: str, document: dict[str, Any]) -> ForecastInput:

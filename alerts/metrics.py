@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from alerts.gauge_state import GaugeState
 from floodwatch.catalog import Catalog, Severity
+from floodwatch.guard import INTERNAL_ERROR, InternalError
 
 # A commit is one small SQLite transaction: well under a millisecond on a healthy disk.
 _COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
@@ -30,8 +31,16 @@ class AlertMetrics:
         )
         self.ignored = Counter(
             "floodwatch_alert_inputs_ignored",
-            "Messages the alert engine ignored, by reason: unknown_station, bad_payload",
+            "Messages the alert engine ignored, by reason: unknown_station, bad_payload, "
+            "internal_error",
             ["reason"],
+            registry=r,
+        )
+        self.internal_errors = Counter(
+            "floodwatch_alert_internal_errors",
+            "Inputs whose handling raised unexpectedly (a bug), by exception type; each is "
+            "also counted as ignored with reason internal_error",
+            ["error"],
             registry=r,
         )
         self.events = Counter(
@@ -98,3 +107,7 @@ class AlertMetrics:
 
     def render(self) -> bytes:
         return bytes(generate_latest(self.registry))
+
+    def count_internal_error(self, error: InternalError) -> None:
+        self.ignored.labels(INTERNAL_ERROR).inc()
+        self.internal_errors.labels(error.error).inc()

@@ -19,7 +19,7 @@ from alerts.events import AlertEvent, EventKind, ThresholdRef, make_event_id
 from alerts.forecast_view import ForecastView
 from alerts.gauge_state import GaugeState, Prewarning
 from floodwatch.catalog import Station, Threshold
-from floodwatch.models import QCFlag
+from floodwatch.models import FAULT_FLAGS, QCFlag
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +81,23 @@ def on_reading(
     rules: AlertRules,
     qc: QCFlag = QCFlag.NONE,
 ) -> Transition:
-    """A stored reading: gauge health first, then (clean readings only) the ladder."""
+    """A stored reading: gauge health first, then (clean readings only) the ladder.
+
+    A SUSPECT reading (quality control waits for the next one to tell a spike from a
+    flood) is not taken: it moves no rung and leaves `last_at`, so that its confirmed copy
+    (same time, flagged CONFIRMED, clean) is decided normally once it comes. If it is at or
+    above a rung above the one held, dispatchers hear of it at once (UNCONFIRMED)."""
     if state.last_at is not None and at <= state.last_at:
         return Transition(state)  # an older or repeated reading changes nothing
+    if qc & QCFlag.SUSPECT:
+        return on_suspect(state, station, level, at)
     events: list[AlertEvent] = []
+    if state.unconfirmed is not None:
+        state = replace(state, unconfirmed=None)  # a trusted reading settles it
     if state.offline:
         events.append(_event(station, EventKind.ONLINE, at, level=level))
         state = replace(state, offline=False)
-    fault = qc & ~QCFlag.MAINTENANCE
+    fault = qc & FAULT_FLAGS
     if fault:
         if not state.faulty:
             detail = ", ".join(QCFlag(fault).names())
@@ -106,6 +115,26 @@ def on_reading(
         return Transition(state, tuple(events))
     moved = evaluate_level(state, station, level, at, rules)
     return Transition(moved.state, (*events, *moved.events))
+
+
+def on_suspect(state: GaugeState, station: Station, level: float, at: datetime) -> Transition:
+    """A reading quality control holds suspect: tell dispatchers if it reached a rung above
+    the one held (once per rung), e.g. "unconfirmed: 9 → 22 ft in 30 min — verify"."""
+    if state.maintenance:
+        return Transition(state)
+    ladder = station.levels
+    floor = max(_index(station, state.active), _index(station, state.unconfirmed))
+    reached = max((i for i, rung in enumerate(ladder) if level >= rung.value), default=-1)
+    if reached <= floor:
+        return Transition(state)
+    extra: dict[str, object] = {"level": level}
+    if state.last_level is not None and state.last_at is not None:
+        hours = (at - state.last_at).total_seconds() / 3600
+        extra |= {"from_level": state.last_level, "from_at": state.last_at}
+        if hours > 0:
+            extra["rate_per_h"] = (level - state.last_level) / hours
+    event = _event(station, EventKind.UNCONFIRMED, at, ladder[reached], **extra)
+    return Transition(replace(state, unconfirmed=ladder[reached].key), (event,))
 
 
 def known_trend(state: GaugeState, at: datetime) -> dict[str, object]:

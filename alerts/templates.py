@@ -31,6 +31,7 @@ _KIND_MARKER = {
     EventKind.OFFLINE: "📡",
     EventKind.ONLINE: "📡",
     EventKind.FAULTY: "🔧",
+    EventKind.UNCONFIRMED: "❓",
     EventKind.FAULT_CLEARED: "🔧",
     EventKind.MAINTENANCE_ON: "🛠",
     EventKind.MAINTENANCE_OFF: "🛠",
@@ -161,6 +162,8 @@ def _values(
         "band": phrases.band(event.earliest, event.latest, tz, texts),
         "position": phrases.position(event, texts, quantity, threshold),
         "at": phrases.moment(event.at, tz, texts),
+        "from_level": quantity(event.from_level) if event.from_level is not None else None,
+        "from_at": phrases.moment(event.from_at, tz, texts) if event.from_at else None,
         "detail": text(event.detail, 4 * limit) if event.detail else None,
         "instruction": instruction(event, texts.code),
     }

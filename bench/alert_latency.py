@@ -17,6 +17,17 @@ Measured per event (escalation, all-clear), from the reading's publish time:
 and the dispatcher's share, from the commit to the message's arrival.
 Prints p50/p99/max and counts (goal p99 <= 500 ms); asserts nothing. Every process it
 starts is stopped at exit, Ctrl-C included.
+
+    .venv/bin/python bench/alert_latency.py --flash [--flash-probes 10] [--flash-every 2]
+
+Flash rises instead, through the default quality control (no relaxed limits): each flash
+gauge reports every 15 minutes of its own time (timestamps 15 min apart, in the recent
+past), one reading every --flash-every seconds of wall time; after a steady start it rises
+2 m per reading, across its 400 cm mark. QC holds the first reading above the mark as
+suspect and the next one confirms it. Measured per crossing, from the publishing of the
+first reading above the mark: the dispatchers' "unconfirmed" message, and the residents'
+escalation, in readings (1: the very next reading, the goal: one reporting interval) and in
+wall time after the confirming reading was published.
 """
 
 from __future__ import annotations
@@ -67,8 +78,10 @@ _spawn = multiprocessing.get_context("spawn")
 # --- the catalog ------------------------------------------------------------------------
 
 
-def _station(station_id: str, index: int, levels: Sequence[tuple[str, float, str]]) -> Any:
-    return {
+def _station(
+    station_id: str, index: int, levels: Sequence[tuple[str, float, str]], relaxed: bool = True
+) -> Any:
+    station = {
         "id": station_id,
         "names": {"en": f"Bench {station_id}", "ru": f"Пост {station_id}"},
         "river": {"en": "Benchbrook"},
@@ -84,15 +97,24 @@ def _station(station_id: str, index: int, levels: Sequence[tuple[str, float, str
             for key, value, severity in levels
         ],
     }  # fmt: skip
+    if not relaxed:
+        del station["qc"]  # the flash gauges meet the default quality control
+    return station
 
 
-def write_catalog(path: Path, gauges: int, probes: int) -> tuple[list[str], list[str]]:
+def write_catalog(
+    path: Path, gauges: int, probes: int, flash: int = 0
+) -> tuple[list[str], list[str]]:
+    """The background gauges and the probes (`flash-…` ones when `flash`)."""
     background = [f"bg-{index:04d}" for index in range(gauges)]
-    probe_ids = [f"probe-{index:03d}" for index in range(probes)]
+    prefix, count = ("flash", flash) if flash else ("probe", probes)
+    probe_ids = [f"{prefix}-{index:03d}" for index in range(count)]
     quiet = [("watch", 1000.0, "watch"), ("danger", 1200.0, "danger")]
     probe_ladder = [("watch", WATCH_CM, "watch"), ("danger", DANGER_CM, "danger")]
     stations = [_station(sid, i, quiet) for i, sid in enumerate(background)]
-    stations += [_station(sid, i, probe_ladder) for i, sid in enumerate(probe_ids)]
+    stations += [
+        _station(sid, i, probe_ladder, relaxed=not flash) for i, sid in enumerate(probe_ids)
+    ]
     path.write_text(yaml.safe_dump({"stations": stations}, allow_unicode=True))
     return background, probe_ids
 
@@ -254,6 +276,85 @@ async def drive_probes(endpoint: MqttEndpoint, plan: ProbePlan) -> dict[str, int
     return counts
 
 
+FLASH_INTERVAL_S = 900.0  # the flash gauges' own reporting interval
+FLASH_STEADY = 6
+FLASH_RISE_CM = 200.0  # per reading: 8 m/h, beyond the default 200 cm/h jump limit
+
+
+@dataclass
+class FlashCrossing:
+    probe: str
+    first_above_at: float = math.nan  # wall time the first reading above the mark went out
+    confirming_at: float = math.nan  # wall time the next reading went out
+    readings_after: list[float] | None = None  # wall times of the readings after the first
+
+
+async def drive_flash(
+    endpoint: MqttEndpoint, probe_ids: Sequence[str], every_s: float
+) -> dict[str, FlashCrossing]:
+    """Each flash probe: steady, then +2 m per 15-minute reading across its mark."""
+    client = fw_mqtt.make_client(endpoint, "bench-flash")
+    await fw_mqtt.connect(client, endpoint)
+    publisher = WindowedPublisher(client)
+    crossings = {probe: FlashCrossing(probe, readings_after=[]) for probe in probe_ids}
+    steps = FLASH_STEADY + 3
+    start = time.time() - (steps + 1) * FLASH_INTERVAL_S
+    try:
+        for step in range(steps):
+            rising = max(0, step - FLASH_STEADY + 1)
+            level = LOW_CM + (step % 2) + FLASH_RISE_CM * rising
+            ts = start + step * FLASH_INTERVAL_S
+            for probe in probe_ids:
+                await publisher.publish(topics.gauge_level(probe), _payload(ts, level))
+                crossing = crossings[probe]
+                now = time.time()
+                if level >= WATCH_CM and math.isnan(crossing.first_above_at):
+                    crossing.first_above_at = now
+                elif not math.isnan(crossing.first_above_at):
+                    assert crossing.readings_after is not None
+                    crossing.readings_after.append(now)
+                    if math.isnan(crossing.confirming_at):
+                        crossing.confirming_at = now
+            await asyncio.sleep(every_s)
+        await publisher.flush()
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return crossings
+
+
+def flash_report(crossings: dict[str, FlashCrossing], subscriber: AlertSubscriber) -> None:
+    """First reading above the mark -> dispatchers' unconfirmed, residents' escalation."""
+    arrivals: dict[tuple[str, str], float] = {}
+    for event_id, arrived in subscriber.arrived.items():
+        probe, kind = event_id.split(":")[0], subscriber.kinds[event_id]
+        key = (probe, kind)
+        arrivals[key] = min(arrived, arrivals.get(key, math.inf))
+    unconfirmed, escalation, readings, after_confirming = [], [], [], []
+    for probe, crossing in crossings.items():
+        if (probe, "unconfirmed") in arrivals:
+            unconfirmed.append(arrivals[(probe, "unconfirmed")] - crossing.first_above_at)
+        if (probe, "escalation") not in arrivals:
+            continue
+        alerted = arrivals[(probe, "escalation")]
+        escalation.append(alerted - crossing.first_above_at)
+        after_confirming.append(alerted - crossing.confirming_at)
+        # Readings of this probe published before the alert arrived, after the first above.
+        readings.append(sum(1 for t in crossing.readings_after or () if t <= alerted))
+    print(f"flash crossings: {len(crossings)}; escalations received: {len(escalation)}")
+    print(describe("first above -> unconfirmed", unconfirmed))
+    print(describe("confirming -> escalation", after_confirming))
+    spread = sorted(set(readings))
+    print(
+        f"escalation after the next {spread} reading(s) of 15 min (1 = within one reporting "
+        f"interval of the first reading above the mark); wall time first above -> "
+        f"escalation p50 {quantile(escalation, 0.5):.2f} s with readings every "
+        f"{FLASH_INTERVAL_S / 60:.0f} min compressed to the publishing pace"
+    )
+    verdict = "met" if readings and max(readings) <= 1 else "MISSED"
+    print(f"goal: residents alerted within one reporting interval: {verdict}")
+
+
 async def outbox_commits(state_path: Path) -> list[tuple[str, str, float, float]]:
     """(event_id, kind, event time, commit time) of every outbox event, oldest first."""
     from alerts.store import AlertStore
@@ -305,7 +406,10 @@ def service_env(workdir: Path, mosquitto: MosquittoServer, influx: InfluxServer)
 
 
 async def measure(args: argparse.Namespace, workdir: Path) -> None:
-    background_ids, probe_ids = write_catalog(workdir / "stations.yaml", args.gauges, args.probes)
+    flash = args.flash_probes if args.flash else 0
+    background_ids, probe_ids = write_catalog(
+        workdir / "stations.yaml", args.gauges, args.probes, flash
+    )
     with (
         MosquittoServer(workdir / "mosquitto") as mosquitto,
         InfluxServer(workdir / "influxd") as influx,
@@ -333,13 +437,26 @@ async def measure(args: argparse.Namespace, workdir: Path) -> None:
                 raise RuntimeError("the background publisher did not start")
             await subscriber.start()
             await asyncio.sleep(args.warmup)
-            plan = ProbePlan(probe_ids, args.probe_every, args.duration)
-            print(
-                f"{args.gauges} background gauges at {args.rate:g} readings/s; {args.probes} "
-                f"probes, a crossing every {args.probe_every:g} s for {args.duration:g} s"
-            )
-            counts = await drive_probes(endpoint, plan)
-            await asyncio.sleep(SETTLE_S)
+            if args.flash:
+                print(
+                    f"{args.gauges} background gauges at {args.rate:g} readings/s; "
+                    f"{len(probe_ids)} flash gauges, a 15-minute reading every "
+                    f"{args.flash_every:g} s"
+                )
+                flashes = await drive_flash(endpoint, probe_ids, args.flash_every)
+                await asyncio.sleep(SETTLE_S)
+                counts = {}
+            else:
+                flashes = {}
+            if not args.flash:
+                plan = ProbePlan(probe_ids, args.probe_every, args.duration)
+                print(
+                    f"{args.gauges} background gauges at {args.rate:g} readings/s; "
+                    f"{args.probes} probes, a crossing every {args.probe_every:g} s for "
+                    f"{args.duration:g} s"
+                )
+                counts = await drive_probes(endpoint, plan)
+                await asyncio.sleep(SETTLE_S)
         finally:
             bg_stop.set()
             background.join(timeout=60)
@@ -350,7 +467,10 @@ async def measure(args: argparse.Namespace, workdir: Path) -> None:
                     process.kill()
             subscriber.stop()
         commits = await outbox_commits(workdir / "state.sqlite")
-    report(commits, subscriber, counts, probe_ids)
+    if args.flash:
+        flash_report(flashes, subscriber)
+    else:
+        report(commits, subscriber, counts, probe_ids)
 
 
 def report(
@@ -393,6 +513,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--quick", action="store_true", help="15 s of probing, 2 s warm-up")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
+    parser.add_argument("--flash", action="store_true", help="flash rises through default QC")
+    parser.add_argument("--flash-probes", type=int, default=10)
+    parser.add_argument("--flash-every", type=float, default=2.0, help="seconds per reading")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup = 15.0, 2.0

@@ -146,7 +146,7 @@ def main() -> None:
         qc = QualityControl(catalog)
         for topic, payload, received_at in messages:
             result = decode(topic, payload, received_at, catalog, LIMITS)
-            if isinstance(result, Reading) and qc.check(result).qc:
+            if isinstance(result, Reading) and qc.check(result).reading.qc:
                 flagged += 1
 
     timed("decode + QC", len(messages), run_both, args.repeat)

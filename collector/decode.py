@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from collector.json_nesting import is_well_formed
 from floodwatch.models import QCFlag, Reading
 from floodwatch.topics import INVALID_STATION, station_from_gauge_topic
 
@@ -47,6 +49,9 @@ class RejectReason(StrEnum):
     IN_FUTURE = "in_future"
     TOO_OLD = "too_old"
     OUT_OF_RANGE = "out_of_range"
+    # Never returned by decode(): the collector's guard counts a message whose handling
+    # raised unexpectedly (a bug) under this reason, and acknowledges it.
+    INTERNAL_ERROR = "internal_error"
 
     @property
     def description(self) -> str:
@@ -63,10 +68,13 @@ REASON_DESCRIPTIONS: Mapping[RejectReason, str] = {
     RejectReason.BAD_SCHEMA: "payload is neither a number nor an object with a numeric level, "
     "or an optional field has the wrong type",
     RejectReason.NOT_FINITE: "a number is NaN or infinite (or too large for a double)",
-    RejectReason.BAD_TIMESTAMP: "ts is not RFC 3339 with a UTC offset nor epoch seconds",
+    RejectReason.BAD_TIMESTAMP: "ts is not RFC 3339 with a UTC offset nor epoch seconds, "
+    "or lies outside the years 1-9999 in UTC",
     RejectReason.IN_FUTURE: "ts is later than receipt time plus FLOODWATCH_MAX_FUTURE_S",
     RejectReason.TOO_OLD: "ts is earlier than receipt time minus FLOODWATCH_MAX_AGE_S",
     RejectReason.OUT_OF_RANGE: "level is outside the station's plausible range",
+    RejectReason.INTERNAL_ERROR: "handling the message raised an unexpected error (a bug; "
+    "the detail names the exception type); it was acknowledged and dropped",
 }
 
 
@@ -216,6 +224,12 @@ def _parse_slowly(payload: bytes) -> object:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
+        # Too deep for a recursive parser. A reading is a flat object, so a well-formed
+        # document this deep is the wrong shape; only a broken one is malformed.
+        if is_well_formed(text):
+            raise _Reject(
+                RejectReason.BAD_SCHEMA, "JSON nested too deeply to be a reading"
+            ) from None
         raise _Reject(RejectReason.MALFORMED_JSON, "JSON nested too deeply") from None
     except json.JSONDecodeError as exc:
         raise _Reject(
@@ -287,22 +301,39 @@ def _timestamp(value: object, received_at: datetime) -> datetime:
 
 
 def _parse_rfc3339(text: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        # RFC 3339 allows a lower-case 't' and 'z', which fromisoformat refuses.
-        try:
-            parsed = datetime.fromisoformat(text.upper())
-        except ValueError:
-            raise _Reject(
-                RejectReason.BAD_TIMESTAMP, f"ts {_excerpt(text)} is not RFC 3339"
-            ) from None
+    parsed = _fromisoformat(text)
+    if parsed is None:
+        raise _Reject(RejectReason.BAD_TIMESTAMP, f"ts {_excerpt(text)} is not RFC 3339")
     if parsed.tzinfo is None:
         raise _Reject(
             RejectReason.BAD_TIMESTAMP,
             f"ts {_excerpt(text)} has no UTC offset (add Z or +hh:mm)",
         )
     return _utc(parsed)
+
+
+# RFC 3339 allows a leap second (second 60), which datetime cannot hold.
+_LEAP_SECOND = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:)60(?:\.\d+)?(.*)")
+_LAST_MICROSECOND = 999_999
+
+
+def _fromisoformat(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    # RFC 3339 allows a lower-case 't' and 'z', which fromisoformat refuses.
+    try:
+        return datetime.fromisoformat(text.upper())
+    except ValueError:
+        pass
+    leap = _LEAP_SECOND.fullmatch(text)
+    if leap is None:
+        return None
+    # 23:59:60 is stored as 23:59:59.999999: the reading keeps its order, a microsecond
+    # early (the store keys readings by time, so it cannot be 00:00:00 of the next day).
+    moment = _fromisoformat(f"{leap.group(1)}59{leap.group(2)}")
+    return None if moment is None else moment.replace(microsecond=_LAST_MICROSECOND)
 
 
 def _from_epoch(seconds: float) -> datetime:
@@ -316,7 +347,17 @@ def _from_epoch(seconds: float) -> datetime:
 
 
 def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    if moment.tzinfo is UTC:
+        return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        # 9999-12-31T23:00:00-01:00 or 0001-01-01T00:00:00+03:00 (an unset gauge clock):
+        # valid RFC 3339, but outside the years 1-9999 once in UTC.
+        raise _Reject(
+            RejectReason.BAD_TIMESTAMP,
+            f"ts {moment.isoformat()} cannot be represented in UTC (years 1-9999)",
+        ) from None
 
 
 def _check_time_window(ts: datetime, received_at: datetime, limits: DecodeLimits) -> None:

@@ -12,12 +12,20 @@ from floodwatch.models import Reading
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """A received message awaiting its PUBACK: a reading to store, or None if rejected."""
+    """A received message awaiting its PUBACK: a reading to store, or None if rejected.
+    `revised`: earlier readings whose QC verdict this one settled, to be stored again."""
 
     mid: int
     qos: int
     generation: int  # which broker connection delivered it: acks never cross connections
     reading: Reading | None
+    revised: tuple[Reading, ...] = ()
+
+    def readings(self) -> tuple[Reading, ...]:
+        """What to store for this message, oldest first."""
+        if self.reading is None:
+            return self.revised
+        return (*self.revised, self.reading) if self.revised else (self.reading,)
 
 
 # How long paho's thread waits for room before taking a message anyway; only a stalled

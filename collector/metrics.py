@@ -22,10 +22,24 @@ class CollectorMetrics:
         self.rejected = Counter(
             "floodwatch_readings_rejected", "Messages rejected, by reason", ["reason"], registry=r
         )
+        self.internal_errors = Counter(
+            "floodwatch_collector_internal_errors",
+            "Messages whose handling raised unexpectedly (a bug), by exception type; each is "
+            "also counted as a rejection with reason internal_error",
+            ["error"],
+            registry=r,
+        )
         self.flagged = Counter(
             "floodwatch_readings_flagged",
             "Accepted readings carrying a QC flag",
             ["flag"],
+            registry=r,
+        )
+        self.revised = Counter(
+            "floodwatch_readings_revised",
+            "Suspect readings a later reading settled, by verdict: confirmed (a real move of "
+            "the river, now clean) or spike (it came back); each is stored again",
+            ["verdict"],
             registry=r,
         )
         self.written = Counter(

@@ -20,10 +20,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.reasoncodes import ReasonCode
 
 from alerts.channels import current as alert_current
-from collector.decode import DecodeLimits, Rejection, decode
+from collector.decode import DecodeLimits, Rejection, RejectReason, decode
 from collector.inbox import Inbound, Inbox
 from collector.metrics import CollectorMetrics
-from collector.qc import QualityControl
+from collector.qc import Checked, QualityControl
 from collector.sink import Sink
 from collector.spool import Spool
 from collector.stats import HealthWriter
@@ -31,10 +31,12 @@ from floodwatch import mqtt as fw_mqtt
 from floodwatch import topics
 from floodwatch.catalog import Catalog
 from floodwatch.errors import BrokerUnavailable, SpoolUnavailable, StoreUnavailable
+from floodwatch.guard import InternalError, MessageGuard, topic_of
 from floodwatch.log_limit import LogLimit
-from floodwatch.models import QCFlag, Reading, utc_now
+from floodwatch.models import FAULT_FLAGS, QCFlag, Reading, utc_now
 from floodwatch.settings import Settings
 from floodwatch.storage.base import ReadingStore
+from floodwatch.watchdog import task_ended, thread_ended
 from forecasting.state import StateForecast, parse_forecast
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,10 @@ def _compact(payload: bytes) -> bytes:
     allocation, and payloads wait in paho's queues, 20x too large, while the broker is
     slow to take them (a backlog drain held hundreds of MB that way)."""
     return bytes(memoryview(payload))
+
+
+def _verdict(reading: Reading) -> str:
+    return "confirmed" if reading.qc & QCFlag.CONFIRMED else "spike"
 
 
 def reading_payload(reading: Reading) -> bytes:
@@ -105,9 +111,16 @@ class Collector:
         self._forecasts: dict[str, StateForecast] = {}
         self._alerts: dict[str, alert_current.CurrentAlert] = {}
         self._reject_logs = LogLimit(REJECT_LOGS_PER_MINUTE)
+        self._guard = MessageGuard(
+            "collector",
+            log,
+            self._count_internal_error,
+            on_error=self._publish_internal_error,
+        )
         self._tasks: list[asyncio.Task[None]] = []
         self._health_task: asyncio.Task[None] | None = None
         self._spool_failing = False
+        self._network: threading.Thread | None = None
 
     # ----- lifecycle -------------------------------------------------------------------
 
@@ -121,7 +134,9 @@ class Collector:
             log.warning("store unavailable at start-up, spooling until it answers: %s", exc)
         await self.sink.open()
         await self._prime_qc()
-        await fw_mqtt.start(self.client, self.endpoint, self.settings.mqtt_keepalive_s)
+        self._network = await fw_mqtt.start(
+            self.client, self.endpoint, self.settings.mqtt_keepalive_s
+        )
         self._tasks = [asyncio.create_task(self._write_loop(), name="collector-writer")]
         if self._publishes_state:
             self._tasks.append(asyncio.create_task(self._state_loop(), name="collector-state"))
@@ -146,9 +161,10 @@ class Collector:
             self._health_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._health_task
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # wait, not await: a task that died (the watchdog's reason to stop us) must not
+            # keep the rest from being closed.
+            await asyncio.wait(self._tasks)
         if self._inbox is not None:
             self._inbox.close()  # paho's thread must not wait for room that never comes
         self.client.disconnect()
@@ -180,17 +196,31 @@ class Collector:
     def _publishes_state(self) -> bool:
         return self.settings.republish_clean and self.settings.state_interval_s > 0
 
+    def failure(self) -> str | None:
+        if self._stopping.is_set():
+            return None
+        return thread_ended(self._network, "the MQTT network thread") or task_ended(
+            [*self._tasks, self._health_task]
+        )
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         store_up = not self.sink.spooling
-        healthy = self._connected and not self._spool_failing
+        failure = self.failure()
+        healthy = self._connected and not self._spool_failing and failure is None
         details = {
-            "status": "ok" if self._connected and store_up else "degraded",
+            "status": "failing"
+            if failure
+            else "ok"
+            if self._connected and store_up
+            else "degraded",
             "mqtt": "connected" if self._connected else "disconnected",
             "store": "up" if store_up else "unavailable (spooling)",
             "spool": "failing" if self._spool_failing else "ok",
             "spool_depth": self.sink.depth,
             "pending_acks": len(self._inbox) if self._inbox else 0,
         }
+        if failure is not None:
+            details["failure"] = failure
         # Spooling keeps readings safe, so only a lost broker, or a spool that cannot take
         # readings while the store is down, makes the collector unhealthy.
         return healthy, details
@@ -262,26 +292,61 @@ class Collector:
 
     def _on_message(self, client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
         assert self._inbox is not None
+        try:
+            if self._took_side_message(msg):
+                return
+            checked = self._read(client, msg)
+        except Exception as exc:
+            # A bug on one message must not end paho's thread nor leave the message
+            # unacknowledged (the broker would hand it back after every restart).
+            self._guard.failed(msg, exc)
+            checked = None
+        if checked is None:
+            self._inbox.put(Inbound(msg.mid, msg.qos, self._generation, None))
+        else:
+            self._inbox.put(
+                Inbound(msg.mid, msg.qos, self._generation, checked.reading, checked.revised)
+            )
+
+    def _took_side_message(self, msg: mqtt.MQTTMessage) -> bool:
+        """Forecasts and alert pictures (QoS 0, for the station state) are not readings."""
         if msg.topic.startswith(FORECASTS_PREFIX):
             self._on_forecast(msg)
-            return
+            return True
         if msg.topic.startswith(ALERTS_PREFIX):
             self._on_alert_picture(msg)
-            return
+            return True
+        return False
+
+    def _read(self, client: mqtt.Client, msg: mqtt.MQTTMessage) -> Checked | None:
+        """Decode, validate and QC one gauge message; None (counted, published) if rejected."""
         self.metrics.received.inc()
         received_at = utc_now()
         result = decode(msg.topic, bytes(msg.payload), received_at, self.catalog, self.limits)
-        reading: Reading | None
         if isinstance(result, Rejection):
             self._reject(client, result, received_at)
-            reading = None
-        else:
-            reading = self.qc.check(result)
-            self.metrics.accepted.inc()
-            if reading.qc:
-                for flag in reading.qc.names():
-                    self.metrics.flagged.labels(flag).inc()
-        self._inbox.put(Inbound(msg.mid, msg.qos, self._generation, reading))
+            return None
+        checked = self.qc.check(result)
+        self.metrics.accepted.inc()
+        if checked.reading.qc:
+            for flag in checked.reading.qc.names():
+                self.metrics.flagged.labels(flag).inc()
+        for revised in checked.revised:
+            self.metrics.revised.labels(_verdict(revised)).inc()
+        return checked
+
+    def _count_internal_error(self, error: InternalError) -> None:
+        self.metrics.rejected.labels(str(RejectReason.INTERNAL_ERROR)).inc()
+        self.metrics.internal_errors.labels(error.error).inc()
+
+    def _publish_internal_error(self, msg: mqtt.MQTTMessage, error: InternalError) -> None:
+        station = topics.station_from_gauge_topic(topic_of(msg)) or topics.INVALID_STATION
+        payload = {
+            "reason": str(RejectReason.INTERNAL_ERROR),
+            "detail": error.detail,
+            "received_at": utc_now().isoformat(),
+        }
+        self.client.publish(topics.rejected(station), _compact(orjson.dumps(payload)), qos=0)
 
     def _on_forecast(self, msg: mqtt.MQTTMessage) -> None:
         station_id = topics.station_from_topic(msg.topic, "forecasts")
@@ -351,7 +416,7 @@ class Collector:
     async def _persist(self, batch: Sequence[Inbound]) -> None:
         if not batch:
             return
-        readings = [item.reading for item in batch if item.reading is not None]
+        readings = [reading for item in batch for reading in item.readings()]
         if readings:
             if not await self._make_durable(readings):
                 return  # not acknowledged: the broker delivers them again to the next session
@@ -396,11 +461,16 @@ class Collector:
 
     def _republish(self, readings: Sequence[Reading]) -> None:
         for reading in readings:
-            # Flagged readings are stored and shown in the station state, but the clean
-            # readings topic is what downstream consumers may trust without checking.
+            # The clean readings topic is what downstream consumers may trust without
+            # checking; flagged readings (suspect ones above all) go to their own, QoS 1,
+            # so that the alert engine sees every one of them.
             if reading.is_clean:
                 self.client.publish(
                     topics.clean_reading(reading.station_id), reading_payload(reading)
+                )
+            else:
+                self.client.publish(
+                    topics.flagged_reading(reading.station_id), reading_payload(reading), qos=1
                 )
             latest = self._latest.get(reading.station_id)
             if latest is None or reading.ts >= latest.ts:
@@ -461,7 +531,8 @@ class Collector:
                 "level": reading.level,
                 "unit": station.unit if station else None,
                 "qc": reading.qc.names(),
-                "faulty": bool(reading.qc & ~QCFlag.MAINTENANCE),
+                "faulty": bool(reading.qc & FAULT_FLAGS),
+                "suspect": bool(reading.qc & QCFlag.SUSPECT),
                 "maintenance": bool(station and station.maintenance),
                 # From the forecaster's latest forecast (null until one arrives).
                 "trend": forecast.trend if forecast else None,

@@ -24,7 +24,7 @@ from collector.metrics import CollectorMetrics
 from floodwatch.catalog import Catalog, Severity, Station
 from floodwatch.errors import StoreRejected, StoreUnavailable
 from floodwatch.log_limit import LogLimit
-from floodwatch.models import QCFlag, Reading, utc_now
+from floodwatch.models import FAULT_FLAGS, QCFlag, Reading, utc_now
 from floodwatch.storage.base import ReadingStore
 from floodwatch.storage.health_lines import CollectorStatsPoint, HealthPoint, StationStatePoint
 from forecasting.state import StateForecast
@@ -125,7 +125,10 @@ def state_point(
         "reading_ts": reading.ts_ms,
         "age_s": age_s,
         "qc": int(reading.qc),
-        "faulty": int(bool(reading.qc & ~QCFlag.MAINTENANCE)),
+        "faulty": int(bool(reading.qc & FAULT_FLAGS)),
+        # Held by quality control until the next reading decides (a gauge that fell silent
+        # right after a suspect reading stays so): dispatchers should look.
+        "suspect": int(bool(reading.qc & QCFlag.SUSPECT)),
         "maintenance": int(station.maintenance),
         # The alert engine's verdict when it runs; else the collector's own clock.
         "offline": int((alert is not None and alert.offline) or age_s > offline_after_s),

@@ -39,6 +39,10 @@ DEFAULT_RANGE: Mapping[str, tuple[float, float]] = {
 # How fast a real river stage can change, per hour, when a station sets no QC limit:
 # 2 m/h is beyond flash floods on gauged rivers; faster means a sensor fault.
 DEFAULT_MAX_JUMP_PER_HOUR: Mapping[str, float] = {"cm": 200.0, "m": 2.0, "ft": 6.6}
+# No river moves faster: the fastest rise on record we know of, the Guadalupe at Kerrville
+# (Texas) on 2025-07-04, rose 4 ft (1.2 m) in 5 minutes, 14.6 m/h, and 32.5 ft (9.9 m) in
+# 1.5 h (USGS gauge 08166200, as reported by the NWS and J. Lindner); 20 m/h leaves room.
+DEFAULT_MAX_REAL_RATE_PER_HOUR: Mapping[str, float] = {"cm": 2000.0, "m": 20.0, "ft": 66.0}
 
 
 class Severity(enum.IntEnum):
@@ -83,7 +87,10 @@ class ValidRange(_Model):
 class QCSettings(_Model):
     """Per-station quality-control limits; defaults follow the station's unit."""
 
+    # Faster than this, a move is suspect until the next reading confirms or refutes it.
     max_jump_per_hour: float | None = Field(None, gt=0)
+    # Faster than this, no river moves: such a move is never confirmed, only refuted.
+    max_real_rate_per_hour: float | None = Field(None, gt=0)
     spike_min_delta: float | None = Field(None, gt=0)
     flatline_hours: float = Field(12.0, gt=0)
 
@@ -182,6 +189,12 @@ class Station(_Model):
     @property
     def max_jump_per_hour(self) -> float:
         return self.qc.max_jump_per_hour or DEFAULT_MAX_JUMP_PER_HOUR[self.unit]
+
+    @property
+    def max_real_rate_per_hour(self) -> float:
+        return self.qc.max_real_rate_per_hour or max(
+            DEFAULT_MAX_REAL_RATE_PER_HOUR[self.unit], self.max_jump_per_hour
+        )
 
     def zone(self, default: str | tzinfo = "UTC") -> tzinfo:
         """The zone local times of this gauge are shown in (`default`: the setting, by

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from floodwatch.errors import FloodwatchError
 from floodwatch.settings import Settings, load_settings
@@ -19,6 +19,11 @@ COMPONENTS = ("collector", "forecaster", "alerts", "bot")
 # `bot` needs FLOODWATCH_TELEGRAM_TOKEN, so it is part of the default only when one is set.
 SERVER_COMPONENTS = ("collector", "forecaster", "alerts")
 log = logging.getLogger("floodwatch")
+# After a failure, how long each service may take to stop before the process exits anyway.
+FAILED_STOP_WAIT_S = 15.0
+
+if TYPE_CHECKING:
+    from floodwatch.wiring import Service
 
 
 def _setup_logging(level: str) -> None:
@@ -62,7 +67,8 @@ def _stop_event() -> asyncio.Event:
 async def _run(settings: Settings, components: Sequence[str]) -> int:
     from floodwatch.catalog import load_catalog
     from floodwatch.http import HttpServer
-    from floodwatch.wiring import Service, wire_services
+    from floodwatch.watchdog import EXIT_FAILED, watch
+    from floodwatch.wiring import wire_services
 
     catalog = load_catalog(settings.stations)
     stop = _stop_event()
@@ -71,16 +77,29 @@ async def _run(settings: Settings, components: Sequence[str]) -> int:
     await http.start()
     log.info("health and metrics on http://%s:%d/", settings.http_host, http.port)
     started: list[Service] = []
+    failure: str | None = None
     try:
         for service in wiring.services.values():
             await service.start()
             started.append(service)
-        await stop.wait()
+        failure = await watch(wiring.services, stop)
     finally:
         for service in reversed(started):
-            await service.stop()
+            await _stop_service(service, failing=failure is not None)
         await http.stop()
-    return 0
+    return 0 if failure is None else EXIT_FAILED
+
+
+async def _stop_service(service: Service, *, failing: bool) -> None:
+    """Stop one service; after a failure, one that cannot stop cleanly must not keep the
+    process from exiting (the supervisor restarts it; the broker redelivers the rest)."""
+    if not failing:
+        await service.stop()
+        return
+    try:
+        await asyncio.wait_for(service.stop(), FAILED_STOP_WAIT_S)
+    except Exception as exc:  # incl. TimeoutError: the exit matters more now
+        log.error("%s did not stop cleanly after the failure: %r", type(service).__name__, exc)
 
 
 async def _thresholds(settings: Settings, args: argparse.Namespace) -> int:

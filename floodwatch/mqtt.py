@@ -89,10 +89,20 @@ async def connect(
         raise
 
 
-async def start(client: mqtt.Client, endpoint: MqttEndpoint, keepalive: int) -> None:
-    """Begin connecting in the background; paho reconnects by itself from then on."""
+async def start(
+    client: mqtt.Client, endpoint: MqttEndpoint, keepalive: int
+) -> threading.Thread | None:
+    """Begin connecting in the background; paho reconnects by itself from then on.
+
+    Returns paho's network thread, for the watchdog: while the thread lives, paho keeps
+    reconnecting; once it has ended (an exception out of a callback), nothing more is ever
+    received, whatever the connection flag says."""
     try:
         await asyncio.to_thread(client.connect_async, endpoint.host, endpoint.port, keepalive)
     except (OSError, ValueError) as exc:
         raise BrokerUnavailable(f"cannot reach broker {endpoint.display()}: {exc}") from None
     client.loop_start()
+    # paho keeps no public handle on the thread loop_start() made, and drops its own
+    # reference when the thread ends; this one outlives it.
+    thread: threading.Thread | None = getattr(client, "_thread", None)
+    return thread

@@ -20,7 +20,9 @@ from prometheus_client import Gauge
 
 from floodwatch import mqtt as fw_mqtt
 from floodwatch.errors import BrokerUnavailable
+from floodwatch.guard import InternalError, MessageGuard
 from floodwatch.settings import MqttEndpoint
+from floodwatch.watchdog import thread_ended
 
 MessageHandler = Callable[[mqtt.Client, object, mqtt.MQTTMessage], None]
 
@@ -36,13 +38,16 @@ class Subscriber:
         log: logging.Logger,
         connected_gauge: Gauge,
         on_message: MessageHandler,
+        count_internal_error: Callable[[InternalError], None],
         persistent: bool = False,
         on_connected: Callable[[], None] | None = None,
         on_disconnected: Callable[[], None] | None = None,
     ) -> None:
         """`role` names the service in log lines and errors; `log` is the owner's logger, so
         its lines keep their logger name. `on_connected` runs on paho's thread once the
-        subscriptions are requested, `on_disconnected` once the state says disconnected."""
+        subscriptions are requested, `on_disconnected` once the state says disconnected.
+        `on_message` is guarded (floodwatch.guard): an error on one message is counted with
+        `count_internal_error`, and the message is acknowledged like any other."""
         self.endpoint = endpoint
         self.role = role
         self.connected = False
@@ -55,14 +60,22 @@ class Subscriber:
         self._subscribed = threading.Event()
         self._subscribe_mid: int | None = None
         self._stopping = False
+        self._network: threading.Thread | None = None
         self.client = fw_mqtt.make_client(endpoint, client_id, persistent=persistent)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = on_message
+        guard = MessageGuard(role, log, count_internal_error)
+        self.client.on_message = guard.wrap(on_message)
 
     async def start(self, keepalive: int) -> None:
-        await fw_mqtt.start(self.client, self.endpoint, keepalive)
+        self._network = await fw_mqtt.start(self.client, self.endpoint, keepalive)
+
+    def failure(self) -> str | None:
+        """Why no message will ever arrive again (see floodwatch.watchdog)."""
+        if self._stopping:
+            return None
+        return thread_ended(self._network, f"the {self.role}'s MQTT network thread")
 
     def stop(self) -> None:
         self._stopping = True

@@ -9,6 +9,9 @@ STATION_ID_PATTERN = r"[a-z0-9-]{1,64}"
 STATION_ID_RE = re.compile(rf"^{STATION_ID_PATTERN}$")
 GAUGE_LEVEL_FILTER = f"{PREFIX}/gauges/+/level"
 CLEAN_READINGS_FILTER = f"{PREFIX}/readings/+"
+# Readings quality control did not pass clean (suspect, spike, flatline, maintenance):
+# stored like any other, published here so the alert engine can tell dispatchers.
+FLAGGED_READINGS_FILTER = f"{PREFIX}/flagged/+"
 FORECASTS_FILTER = f"{PREFIX}/forecasts/+"
 ALERTS_FILTER = f"{PREFIX}/alerts/+"
 # A single-level wildcard never matches the events topic, so the two filters stay apart.
@@ -26,6 +29,10 @@ def rejected(station_id: str) -> str:
 
 def clean_reading(station_id: str) -> str:
     return f"{PREFIX}/readings/{station_id}"
+
+
+def flagged_reading(station_id: str) -> str:
+    return f"{PREFIX}/flagged/{station_id}"
 
 
 def station_state(station_id: str) -> str:

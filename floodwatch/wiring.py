@@ -29,6 +29,9 @@ class Service(Protocol):
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     def health(self) -> tuple[bool, dict[str, Any]]: ...
+    def failure(self) -> str | None:
+        """Why the service can no longer work without a restart (floodwatch.watchdog)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ def combined_health(services: dict[str, Service]) -> HealthCheck:
         healthy, details = True, {}
         for index, (name, service) in enumerate(services.items()):
             ok, own = service.health()
+            failure = service.failure()
+            if failure is not None:
+                ok, own = False, {**own, "status": "failing", "failure": failure}
             healthy = healthy and ok
             if index == 0:
                 details.update(own)

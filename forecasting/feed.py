@@ -41,6 +41,7 @@ class ForecastFeed:
             log=log,
             connected_gauge=metrics.mqtt_connected,
             on_message=self._on_message,
+            count_internal_error=metrics.count_internal_error,
             on_connected=self._flush_held,
             on_disconnected=self._hold,
         )
@@ -61,6 +62,9 @@ class ForecastFeed:
 
     def stop(self) -> None:
         self._subscriber.stop()
+
+    def failure(self) -> str | None:
+        return self._subscriber.failure()
 
     async def wait_subscribed(self, wait_s: float = 10.0) -> None:
         await self._subscriber.wait_subscribed(wait_s)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from floodwatch.guard import INTERNAL_ERROR, InternalError
+
 # A pass over 1,000 gauges costs about a second of CPU; a prompt run a few milliseconds.
 _PASS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -62,6 +64,13 @@ class ForecasterMetrics:
             ["reason"],
             registry=r,
         )
+        self.internal_errors = Counter(
+            "floodwatch_forecaster_internal_errors",
+            "Messages whose handling raised unexpectedly (a bug), by exception type; each is "
+            "also counted as ignored with reason internal_error",
+            ["error"],
+            registry=r,
+        )
         self.models = Counter(
             "floodwatch_forecast_models",
             "Station models made ready, by outcome: loaded (stored and current), learned, "
@@ -77,3 +86,7 @@ class ForecasterMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def count_internal_error(self, error: InternalError) -> None:
+        self.ignored.labels(INTERNAL_ERROR).inc()
+        self.internal_errors.labels(error.error).inc()

@@ -172,6 +172,9 @@ class Forecaster:
     async def wait_subscribed(self, wait_s: float = 10.0) -> None:
         await self.feed.wait_subscribed(wait_s)
 
+    def failure(self) -> str | None:
+        return None if self._stopping else self.feed.failure()
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         since = self._last_pass_done or self._started_at
         age = time.monotonic() - since

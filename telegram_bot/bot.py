@@ -31,6 +31,7 @@ from telegram_bot.common import CatalogSource, LanguageMiddleware
 from telegram_bot.routers import admin, fallback, groups, my, start, status, subscribe
 from telegram_bot.store import BotStore
 from telegram_bot.texts import LANGUAGES
+from telegram_bot.update_errors import UpdateErrors
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def build_dispatcher(
     readings: ReadingStore,
     settings: Settings,
     alert_store: AlertStore | None = None,
+    update_errors: UpdateErrors | None = None,
 ) -> Dispatcher:
     """A Dispatcher with every feature's router and the dependencies handlers ask for."""
     dispatcher = Dispatcher(
@@ -103,6 +105,7 @@ def build_dispatcher(
         readings=readings,
         alert_store=alert_store,
         settings=settings,
+        update_errors=update_errors or UpdateErrors(),
     )
     for observer in (dispatcher.message, dispatcher.edited_message, dispatcher.callback_query):
         observer.outer_middleware(LanguageMiddleware())

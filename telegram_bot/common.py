@@ -9,6 +9,7 @@ Dependencies reach handlers by name through the Dispatcher (`Dispatcher(**deps)`
 | `readings` | the readings store (`floodwatch.storage.ReadingStore`) |
 | `alert_store` | `alerts.store.AlertStore` (threshold overrides and audit trail), or None |
 | `settings` | `floodwatch.settings.Settings` |
+| `update_errors` | `telegram_bot.update_errors.UpdateErrors` (the error handler records there) |
 
 The language middleware adds `lang` (the chat's language) to every handler's data.
 """
@@ -256,7 +257,10 @@ async def admin_or_refuse(message: Message, settings: Settings, lang: str) -> bo
     user_id = message.from_user.id if message.from_user else None
     if user_id is not None and user_id in settings.telegram_admins:
         return True
-    command = (message.text or "").split(maxsplit=1)[0][:40]
+    # A command may come as a photo's or a document's caption (aiogram's Command filter
+    # reads both); a message with neither has no command word at all.
+    words = (message.text or message.caption or "").split(maxsplit=1)
+    command = words[0][:40] if words else "(no text)"
     log.warning("refused %s from user %s in chat %s", command, user_id, message.chat.id)
     await message.answer(t(lang, "refused"))
     return False

@@ -17,9 +17,11 @@ from floodwatch.catalog import Catalog
 from floodwatch.errors import StoreUnavailable
 from floodwatch.settings import Settings
 from floodwatch.storage import open_store
+from floodwatch.watchdog import task_ended
 from telegram_bot.bot import build_dispatcher, run_polling
 from telegram_bot.delivery import TelegramDelivery
 from telegram_bot.message_ids import UpdateFloorMiddleware
+from telegram_bot.update_errors import UpdateErrors
 
 log = logging.getLogger(__name__)
 # How long stopping waits for the long poll to end before cancelling it.
@@ -48,7 +50,9 @@ class BotComponent:
         self.readings = open_store(settings)
         self._file_catalog = file_catalog
         self._polling: asyncio.Task[None] | None = None
+        self._stopping = False
         self._dispatcher: Dispatcher | None = None
+        self.update_errors = UpdateErrors()
 
     def wake(self) -> None:
         self.delivery.wake()
@@ -65,6 +69,7 @@ class BotComponent:
             readings=self.readings,
             settings=self.settings,
             alert_store=self.delivery.alerts,
+            update_errors=self.update_errors,
         )
         # Residents' messages take message ids too: the delivery's floor must see them.
         self._dispatcher.update.outer_middleware(UpdateFloorMiddleware(self.delivery.floor))
@@ -73,6 +78,7 @@ class BotComponent:
         )
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._polling is not None and not self._polling.done():
             # stop_polling lets the long poll end cleanly; cancel only if it does not.
             if self._dispatcher is not None:
@@ -86,10 +92,15 @@ class BotComponent:
         await self.readings.close()
         await self.delivery.stop()
 
+    def failure(self) -> str | None:
+        if self._stopping:
+            return None
+        return task_ended([self._polling]) or self.delivery.failure()
+
     def health(self) -> tuple[bool, dict[str, Any]]:
         ok, details = self.delivery.health()
         polling = self._polling is not None and not self._polling.done()
         return ok and polling, {**details, "polling": "running" if polling else "stopped"}
 
     def render(self) -> bytes:
-        return self.delivery.render()
+        return self.delivery.render() + self.update_errors.render()

@@ -55,6 +55,7 @@ from floodwatch.catalog import Catalog, load_catalog
 from floodwatch.errors import StoreUnavailable
 from floodwatch.models import utc_now
 from floodwatch.settings import Settings
+from floodwatch.watchdog import task_ended
 from telegram_bot.bot import create_bot
 from telegram_bot.channel import TelegramChannel
 from telegram_bot.in_doubt import settle
@@ -187,6 +188,9 @@ class Sender:
     @property
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    def failure(self) -> str | None:
+        return None if self._stopping.is_set() else task_ended([self._task])
 
     # ----- the loop ----------------------------------------------------------------------
 
@@ -461,6 +465,9 @@ class TelegramDelivery:
         await self.store.close()
         if self._own_bot:
             await self.bot.session.close()
+
+    def failure(self) -> str | None:
+        return self.dispatcher.failure() or self.sender.failure()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
         ok, dispatch = self.dispatcher.health()

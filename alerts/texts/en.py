@@ -81,6 +81,15 @@ TEXTS = Texts(
             "{detail}",
             _LAST_LEVEL,
         ),
+        K.UNCONFIRMED: (
+            "{marker} <b>Unconfirmed high reading</b> — {gauge}",
+            "Reads <b>{level}</b> at {at}.",
+            "That is at or above <b>{threshold}</b> ({threshold_value}).",
+            "Up from {from_level} at {from_at}: {trend}.",
+            "{detail}",
+            "Quality control holds it until the next reading: verify the gauge now. "
+            "Residents are told as soon as a reading confirms it.",
+        ),
         K.FAULT_CLEARED: (
             "{marker} <b>Readings valid again</b> — {gauge}",
             "At {at}.",

@@ -9,6 +9,7 @@ from aiogram import Bot, F, Router
 from aiogram.types import CallbackQuery, ErrorEvent, Message
 
 from telegram_bot.texts import language_of, t
+from telegram_bot.update_errors import UpdateErrors
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,9 @@ async def stale_callback(query: CallbackQuery, lang: str) -> None:
     await query.answer(t(lang, "stale_button"), show_alert=True)
 
 
-async def on_error(event: ErrorEvent) -> bool:
+async def on_error(event: ErrorEvent, update_errors: UpdateErrors) -> bool:
     update = event.update
-    log.error("error handling update %s", update.update_id, exc_info=event.exception)
+    update_errors.record(update, event.exception)
     try:
         if update.callback_query is not None:
             query = update.callback_query

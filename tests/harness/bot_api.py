@@ -311,12 +311,14 @@ class BotApiServer:
         location: tuple[float, float] | None = None,
         sticker: bool = False,
         photo: bool = False,
+        caption: str | None = None,
         chat_type: str | None = None,
         user_id: int | None = None,
         language_code: str | None = "en",
         extra: JsonDict | None = None,
     ) -> JsonDict:
-        """A user writes in a chat. Returns the message as queued."""
+        """A user writes in a chat (`caption`: under the photo). Returns the message as
+        queued."""
         message = self._incoming(
             chat_id, chat_type=chat_type, user_id=user_id, language_code=language_code
         )
@@ -347,6 +349,13 @@ class BotApiServer:
                     "height": 90,
                 }
             ]
+        if caption is not None:
+            message["caption"] = caption
+            if caption.startswith("/"):
+                command = caption.split(maxsplit=1)[0]
+                message["caption_entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": len(command)}
+                ]
         if extra:
             message.update(extra)
         self._messages[(chat_id, message["message_id"])] = message

@@ -19,6 +19,7 @@ from floodwatch.settings import CATALOG_DIR, Settings
 from floodwatch.storage.sqlite import SQLiteStore
 from telegram_bot.bot import build_dispatcher, create_bot, run_polling
 from telegram_bot.store import BotStore
+from telegram_bot.update_errors import UpdateErrors
 from tests.harness.bot_api import BotApiServer
 
 ADMIN_ID = 4242
@@ -35,6 +36,7 @@ class RunningBot:
     alert_store: AlertStore
     readings: SQLiteStore
     settings: Settings
+    update_errors: UpdateErrors
 
 
 async def seed_readings(store: SQLiteStore, station_id: str, levels: list[float]) -> None:
@@ -85,17 +87,27 @@ async def running_bot(tmp_path: Path, **extra_settings: object) -> AsyncIterator
         await alert_store.open()
         await bot_store.open()
         bot = create_bot(settings)
+        update_errors = UpdateErrors()
         dispatcher = build_dispatcher(
             catalog=catalog,
             bot_store=bot_store,
             readings=readings,
             settings=settings,
             alert_store=alert_store,
+            update_errors=update_errors,
         )
         task = asyncio.create_task(run_polling(bot, dispatcher))
         try:
             yield RunningBot(
-                server, bot, dispatcher, catalog, bot_store, alert_store, readings, settings
+                server,
+                bot,
+                dispatcher,
+                catalog,
+                bot_store,
+                alert_store,
+                readings,
+                settings,
+                update_errors,
             )
         finally:
             with contextlib.suppress(RuntimeError):

@@ -17,11 +17,18 @@ import pytest
 from floodwatch.net import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-SHIPPED_CONF = REPO / "deploy" / "mosquitto" / "mosquitto.conf"
+SHIPPED_DIR = REPO / "deploy" / "mosquitto"
+SHIPPED_CONF = SHIPPED_DIR / "mosquitto.conf"
+SHIPPED_ACLS = (SHIPPED_DIR / "acl-gauges", SHIPPED_DIR / "acl-services")
+# Where the shipped file puts things inside the broker's container.
+CONTAINER_CONFIG = "/mosquitto/config/"
+CONTAINER_DATA = "/mosquitto/data/"
 # Lines the harness supplies itself: where to listen, where to keep data, how to log in.
 _REPLACED = (
     "user",
     "listener",
+    "per_listener_settings",
+    "use_username_as_clientid",
     "persistence_location",
     "password_file",
     "acl_file",
@@ -44,7 +51,15 @@ def mosquitto_binary() -> str:
 
 
 class MosquittoServer:
-    """Starts, stops, kills and restarts one broker on a free port, keeping its data dir."""
+    """Starts, stops, kills and restarts one broker on free ports, keeping its data dir.
+
+    Two ways to run the shipped mosquitto.conf:
+    * simple (the default): its global settings and one listener (`port`), anonymous, or
+      with `users` / `passwd_file` and, with `acl`, both shipped ACLs as one file;
+    * `shipped_auth=PASSWD_DIR`: the file as it ships, both listeners with their own
+      accounts and ACLs (the password files made by deploy/mosquitto/mkpasswd.sh); `port`
+      is the gauges' listener (1883 in the stack), `service_port` the services' (1884).
+    """
 
     def __init__(
         self,
@@ -52,13 +67,15 @@ class MosquittoServer:
         users: dict[str, str] | None = None,
         acl: bool = False,
         passwd_file: Path | None = None,
+        shipped_auth: Path | None = None,
     ) -> None:
-        """`users` makes a password file; `passwd_file` uses one made elsewhere (the compose
-        stack's deploy/mosquitto/mkpasswd.sh)."""
+        """`users` makes a password file; `passwd_file` uses one made elsewhere."""
         self.workdir = workdir
         self.port = free_port()
+        self.service_port = free_port() if shipped_auth is not None else self.port
         self.users = users or {}
         self.passwd_file = passwd_file
+        self.shipped_auth = shipped_auth
         self.acl = acl
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "mosquitto.log"
@@ -71,22 +88,49 @@ class MosquittoServer:
     def url_for(self, user: str) -> str:
         return f"mqtt://{user}:{self.users[user]}@127.0.0.1:{self.port}"
 
-    def _write_config(self) -> Path:
-        lines = [
-            line
-            for line in SHIPPED_CONF.read_text().splitlines()
-            if not line.strip().startswith(_REPLACED)
-        ]
-        lines += [
+    def _harness_lines(self) -> list[str]:
+        return [
             # Run as whoever runs the tests: as root, Mosquitto would otherwise switch to the
             # `mosquitto` user and could not write its persistence file into our temp dir.
             f"user {getpass.getuser()}",
-            f"listener {self.port} 127.0.0.1",
             f"persistence_location {self.workdir / 'data'}/",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
         ]
+
+    def _write_config(self) -> Path:
+        text = SHIPPED_CONF.read_text()
+        if self.shipped_auth is not None:
+            lines = self._shipped_lines(text)
+        else:
+            lines = self._simple_lines(text)
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text("\n".join(lines) + "\n")
+        return conf
+
+    def _shipped_lines(self, text: str) -> list[str]:
+        """The shipped file with only ports, paths and logging changed."""
+        assert self.shipped_auth is not None
+        ports = {"1883": self.port, "1884": self.service_port}
+        for acl in SHIPPED_ACLS:
+            (self.shipped_auth / acl.name).write_text(acl.read_text())
+        lines = []
+        for line in text.splitlines():
+            words = line.split()
+            if words[:1] == ["listener"]:
+                line = f"listener {ports[words[1]]} 127.0.0.1"
+            elif words[:1] in (["user"], ["persistence_location"], ["log_dest"], ["log_type"]):
+                continue
+            lines.append(line.replace(CONTAINER_CONFIG, f"{self.shipped_auth}/"))
+        return lines + self._harness_lines()
+
+    def _simple_lines(self, text: str) -> list[str]:
+        global_part = text.split("\nlistener ", 1)[0]
+        lines = [
+            line for line in global_part.splitlines() if not line.strip().startswith(_REPLACED)
+        ]
+        lines += [*self._harness_lines(), f"listener {self.port} 127.0.0.1"]
         if self.passwd_file is not None:
             lines += ["allow_anonymous false", f"password_file {self.passwd_file}"]
         elif self.users:
@@ -98,10 +142,11 @@ class MosquittoServer:
         else:
             lines.append("allow_anonymous true")
         if self.acl:
-            lines.append(f"acl_file {REPO / 'deploy' / 'mosquitto' / 'acl'}")
-        conf = self.workdir / "mosquitto.conf"
-        conf.write_text("\n".join(lines) + "\n")
-        return conf
+            # One listener: the rules of both shipped ACLs together.
+            combined = self.workdir / "acl"
+            combined.write_text("\n".join(acl.read_text() for acl in SHIPPED_ACLS))
+            lines.append(f"acl_file {combined}")
+        return lines
 
     def start(self) -> MosquittoServer:
         conf = self._write_config()

@@ -274,7 +274,35 @@ async def test_a_silent_gauge_goes_offline_and_back_online(
         await _kinds_become(stored, ["offline", "online"], timeout=10)
 
 
-# --- (f) a QC-flagged spike ------------------------------------------------------------
+# --- (f) a flash rise and a QC-flagged spike ------------------------------------------
+
+
+async def test_a_flash_rise_held_by_qc_reaches_dispatchers_at_once_and_residents_next(
+    tmp_path: Path, mosquitto: MosquittoServer
+) -> None:
+    """300 → 650 cm in 15 minutes is beyond the gauge's 200 cm/h: QC holds it; the engine
+    asks dispatchers to verify, and escalates for residents as soon as the next reading
+    confirms it, dated at the first reading above the rung."""
+    path = _catalog(tmp_path / "stations.yaml")
+    settings = alert_settings(tmp_path, mosquitto.url, path, name="al-flash")
+    start = utc_now().replace(microsecond=0) - timedelta(hours=3)
+    steady = [Sample("g1", start + 15 * n * MINUTE, 300.0 + (n % 2)) for n in range(6)]
+    first = Sample("g1", start + 90 * MINUTE, 650.0)
+    second = Sample("g1", start + 105 * MINUTE, 720.0)
+    async with pipeline(settings), StoredAlerts(settings.state_path) as stored:
+        await publish(settings.mqtt, [*steady, first], client_id="al-flash-1")
+        await _kinds_become(stored, ["unconfirmed"])
+        held = (await stored.events("g1"))[0].event
+        assert held.threshold is not None
+        assert held.threshold.key == "danger"
+        assert (held.level, held.from_level, held.at) == (650.0, steady[-1].level, first.ts)
+        await publish(settings.mqtt, [second], client_id="al-flash-2")
+        await _kinds_become(stored, ["unconfirmed", "escalation"])
+        escalation = (await stored.events("g1"))[1].event
+    assert not escalation.operator_only
+    assert escalation.threshold is not None
+    assert escalation.threshold.key == "danger"
+    assert (escalation.at, escalation.level) == (first.ts, 650.0)
 
 
 async def test_a_spike_makes_the_gauge_faulty_and_never_alerts_residents(
@@ -303,14 +331,21 @@ async def test_a_spike_makes_the_gauge_faulty_and_never_alerts_residents(
         await wait_until(lambda: engine_at(before[-1].ts), 20, "the steady readings")
         spike = Sample("g1", start + 8 * MINUTE, 1518.0)  # beyond danger (600)
         await publish(settings.mqtt, [spike], client_id="al-spike-2")
-        await _kinds_become(stored, ["faulty"])
-        faulty = (await stored.events("g1"))[0].event
+        # Held suspect by QC: dispatchers are asked to verify, residents hear nothing.
+        await _kinds_become(stored, ["unconfirmed"])
+        unconfirmed = (await stored.events("g1"))[0].event
+        assert unconfirmed.operator_only
+        assert unconfirmed.level == 1518.0
+        after = steady(9, 3)
+        await publish(settings.mqtt, after, client_id="al-spike-3")
+        # The next reading came back: the suspect is revised to a spike, the gauge is
+        # faulty until 3 clean readings in a row.
+        await _kinds_become(stored, ["unconfirmed", "faulty", "fault_cleared"])
+        faulty = (await stored.events("g1"))[1].event
         assert faulty.operator_only
         assert faulty.detail is not None
         assert "spike" in faulty.detail
-        after = steady(9, 3)
-        await publish(settings.mqtt, after, client_id="al-spike-3")
-        await _kinds_become(stored, ["faulty", "fault_cleared"])
+        assert faulty.at == spike.ts
         state = await stored.state("g1")
         assert state is not None
         assert state.active is None

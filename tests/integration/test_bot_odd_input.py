@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from tests.harness.bot_conversation import running_bot
+import pytest
+
+from tests.harness.bot_conversation import ADMIN_ID, running_bot
 from tests.harness.inprocess import wait_until
 
 USER = 2002
@@ -56,13 +59,47 @@ async def test_odd_input_is_answered_gracefully(tmp_path: Path) -> None:
         assert "Floodwatch" in (hello.text or "")
 
 
-async def test_an_error_in_a_handler_is_logged_and_answered(tmp_path: Path) -> None:
+async def test_an_error_in_a_handler_is_counted_logged_once_and_answered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="telegram_bot")
     async with running_bot(tmp_path) as rb:
         await rb.bot_store.upsert_chat(USER, "private", "en")
         await rb.bot_store.subscribe(USER, station_id="rhein-mainz")
         await rb.readings.close()  # the readings store fails under the handler
-        answer = await rb.server.ask(USER, "/my")
+        secret = "/my private words"
+        answer = await rb.server.ask(USER, secret)
         assert "something went wrong" in (answer.text or "")
         await rb.readings.open()
         again = await rb.server.ask(USER, "/my")
         assert "Mainz" in (again.text or "")
+    counted = {
+        sample.labels["error"]: sample.value
+        for family in rb.update_errors.registry.collect()
+        for sample in family.samples
+        if sample.name == "floodwatch_bot_internal_errors_total"
+    }
+    assert sum(counted.values()) == 1, counted
+    lines = [r for r in caplog.records if "internal error on update" in r.getMessage()]
+    assert len(lines) == 1
+    assert lines[0].exc_info is None, "one line, no traceback"
+    assert "private words" not in lines[0].getMessage(), "the user's text is never logged"
+
+
+async def test_a_command_in_a_photo_caption_is_a_command(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """aiogram's Command filter reads captions: an admin command under a photo works like
+    the text command, and anyone else gets the same polite refusal (it used to raise)."""
+    caplog.set_level(logging.WARNING)
+    async with running_bot(tmp_path) as rb:
+        refused = await rb.server.ask(USER, photo=True, caption="/set rhein-mainz.mark-i=100")
+        assert "for Floodwatch hydrologists only" in (refused.text or ""), refused.text
+        shown = await rb.server.ask(
+            ADMIN_ID, photo=True, caption="/thresholds rhein-mainz", user_id=ADMIN_ID
+        )
+        assert "mark-i" in (shown.text or "") or "475" in (shown.text or ""), shown.text
+        overrides = await rb.alert_store.overrides()
+    assert not overrides, "the refused /set changed nothing"
+    assert not [r for r in caplog.records if r.exc_info], "no traceback"
+    assert not [r for r in caplog.records if "internal error" in r.getMessage()]

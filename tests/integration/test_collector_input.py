@@ -121,8 +121,9 @@ BAD_MESSAGES: tuple[BadMessage, ...] = (
 
 
 def test_the_broker_table_covers_every_reject_reason() -> None:
+    """internal_error has its own test (test_poison_messages.py): only a bug can cause it."""
     reasons = [case.reason for case in BAD_MESSAGES]
-    assert sorted(reasons) == sorted(RejectReason)
+    assert sorted(reasons) == sorted(set(RejectReason) - {RejectReason.INTERNAL_ERROR})
 
 
 @pytest.fixture
@@ -271,23 +272,38 @@ def qc_catalog(tmp_path: Path) -> Path:
         _station("qc-jump", 1),
         _station("qc-flat", 2, qc={"flatline_hours": 1}),
         _station("qc-maint", 3, maintenance=True),
+        _station("qc-flash", 4),
     ]
     path.write_text(yaml.safe_dump({"stations": stations}))
     return path
 
 
 def _qc_stream(base: datetime) -> list[tuple[str, datetime, float, QCFlag]]:
-    """(station, ts, level, expected flags) in publishing order."""
+    """(station, ts, level, expected final flags) in publishing order."""
     rows: list[tuple[str, datetime, float, QCFlag]] = []
     five = timedelta(minutes=5)
     spike_levels = [300.0, 300.4, 300.1, 300.6, 300.2, 300.5, 900.0, 300.3, 300.6, 300.2]
     for step, level in enumerate(spike_levels):
         flag = QCFlag.SPIKE if level == 900.0 else QCFlag.NONE
         rows.append(("qc-spike", base + step * five, level, flag))
-    # 100 cm in 5 minutes is far beyond 200 cm/h; two readings are too few for a spike.
-    jump = [(300.0, QCFlag.NONE), (300.5, QCFlag.NONE), (400.5, QCFlag.JUMP), (300.8, QCFlag.NONE)]
+    # 100 cm in 5 minutes is far beyond 200 cm/h: held, and it came back.
+    jump = [
+        (300.0, QCFlag.NONE),
+        (300.5, QCFlag.NONE),
+        (400.5, QCFlag.SPIKE | QCFlag.JUMP),
+        (300.8, QCFlag.NONE),
+    ]
     for step, (level, flag) in enumerate(jump):
         rows.append(("qc-jump", base + step * five, level, flag))
+    # A flash rise: held, and the next reading confirmed it (stored again, CONFIRMED).
+    flash = [
+        (250.0, QCFlag.NONE),
+        (250.5, QCFlag.NONE),
+        (450.0, QCFlag.CONFIRMED),
+        (620.0, QCFlag.NONE),
+    ]
+    for step, (level, flag) in enumerate(flash):
+        rows.append(("qc-flash", base + step * 3 * five, level, flag))
     # Exactly 250.0 every 10 minutes: flagged once the run is longer than 1 hour.
     for step in range(15):
         flag = QCFlag.FLATLINE if step * 10 > 60 else QCFlag.NONE
@@ -314,8 +330,9 @@ async def test_qc_flagged_readings_are_stored_with_their_flags_and_counted(
     )
     base = utc_now().replace(microsecond=0) - timedelta(hours=3)
     rows = _qc_stream(base)
-    expected_counts = {"spike": 1, "jump": 1, "flatline": 8, "maintenance": 3}
-    assert sum(1 for row in rows if row[3]) == sum(expected_counts.values())  # table sanity
+    # Flags on arrival: the three held readings were suspect then.
+    expected_counts = {"suspect": 3, "flatline": 8, "maintenance": 3}
+    assert sum(1 for row in rows if row[3]) == 14  # table sanity: final flags
     async with (
         running_collector(settings) as collector,
         influx_reader(influx_server, database) as store,
@@ -324,6 +341,9 @@ async def test_qc_flagged_readings_are_stored_with_their_flags_and_counted(
             endpoint, [lambda: sample(collector, "floodwatch_readings_received_total")]
         )
         live = await Listener(endpoint, "floodwatch/readings/#", client_id="qc-consumer").start()
+        flagged = await Listener(
+            endpoint, topics.FLAGGED_READINGS_FILTER, client_id="qc-flagged"
+        ).start()
         await publish_raw(
             endpoint,
             [(topics.gauge_level(s), gauge_payload(ts, level)) for s, ts, level, _ in rows],
@@ -347,8 +367,9 @@ async def test_qc_flagged_readings_are_stored_with_their_flags_and_counted(
             reading = stored[(station_id, ts)]
             assert (reading.level, reading.qc) == (level, flag), (station_id, ts)
 
-        # Only QC-clean readings go out on the clean readings topic.
-        clean = {(s, ts) for s, ts, _level, flag in rows if not flag}
+        # Only QC-clean readings go out on the clean readings topic, confirmed ones too
+        # (once confirmed).
+        clean = {(s, ts) for s, ts, _level, flag in rows if flag in (0, QCFlag.CONFIRMED)}
         republished = await live.wait_for(
             lambda ms: len(ms) >= len(clean), 30, "every clean reading republished"
         )
@@ -358,8 +379,29 @@ async def test_qc_flagged_readings_are_stored_with_their_flags_and_counted(
         } == clean
         assert len(republished) == len(clean)
 
+        # Every other reading goes out on the flagged topic: the suspects on arrival, and
+        # again with their verdict once it was a spike.
+        def verdicts(m: Any) -> tuple[str, datetime, tuple[str, ...]]:
+            body = m.json()
+            return body["station_id"], datetime.fromisoformat(body["ts"]), tuple(body["qc"])
+
+        expected_flagged = {
+            (s, ts, tuple(flag.names())) for s, ts, _level, flag in rows if flag not in (0, 32)
+        }
+        held = [(s, ts) for s, ts, level, _flag in rows if level in (900.0, 400.5, 450.0)]
+        expected_flagged |= {(s, ts, ("suspect",)) for s, ts in held}
+        got = await flagged.wait_for(
+            lambda ms: len(ms) >= len(expected_flagged), 30, "every flagged reading"
+        )
+        flagged.stop()
+        assert {verdicts(m) for m in got} == expected_flagged
+        assert len(got) == len(expected_flagged)
+
         for flag_name, count in expected_counts.items():
             assert sample(collector, "floodwatch_readings_flagged_total", flag=flag_name) == count
+        revised = "floodwatch_readings_revised_total"
+        assert sample(collector, revised, verdict="spike") == 2
+        assert sample(collector, revised, verdict="confirmed") == 1
         assert sample(collector, "floodwatch_readings_accepted_total") == len(rows)
         assert collector.metrics.total("floodwatch_readings_rejected") == sample(
             collector, "floodwatch_readings_rejected_total", reason="bad_topic"

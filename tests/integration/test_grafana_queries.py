@@ -133,7 +133,7 @@ async def replayed(
         (topics.gauge_level("quiet-b"), _payload(ts, v, battery_v=11.2, rssi_dbm=-101.0))
         for ts, v in quiet
     ]
-    # A spike two hours ago, then nothing: quiet-b is faulty and silent.
+    # A spike two hours ago, then nothing: quiet-b is silent, its spike never settled.
     messages.append((topics.gauge_level("quiet-b"), _payload(now - 120 * MINUTE, 900.0)))
     messages += list(BAD_PAYLOADS.values())
 
@@ -283,8 +283,11 @@ async def test_every_grafana_query_returns_what_its_panel_shows(replayed: Replay
     assert table["flood-a"]["level"] == FLOOD[-1]
     assert table["flood-a"]["trend"] == "rising"
     assert table["flood-a"]["offline"] == 0
-    bad = _rows(run(_find("overview.json panel 'Offline and faulty gauges' A")))
-    assert [(r["station_id"], r["offline"], r["faulty"]) for r in bad] == [("quiet-b", 1, 1)]
+    bad = _rows(run(_find("overview.json panel 'Offline, faulty and unconfirmed gauges' A")))
+    # Its last reading, the spike, was never settled: nothing came after it.
+    assert [(r["station_id"], r["offline"], r["faulty"], r["suspect"]) for r in bad] == [
+        ("quiet-b", 1, 0, 1)
+    ]
     counts = {
         q.where[-1]: _rows(run(q))[0]
         for q in _all_queries()
@@ -292,7 +295,8 @@ async def test_every_grafana_query_returns_what_its_panel_shows(replayed: Replay
     }
     assert (counts["A"]["danger"], counts["B"]["warning"], counts["C"]["watch"]) == (1, 1, 1)
     assert counts["D"]["offline"] == 1
-    assert counts["E"]["faulty"] == 1
+    assert counts["E"]["faulty"] == 0  # quiet-b's spike was never settled:
+    assert counts["F"]["unconfirmed"] == 1  # it is unconfirmed
 
     # Network health: the rejections we provoked, by reason; silent gauges.
     rejected = _rows(run(_find("network.json panel 'Rejections by reason' A")))

@@ -8,11 +8,15 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+import paho.mqtt.client as mqtt
 import pytest
+from prometheus_client import CollectorRegistry, Gauge
 
 from collector.service import reading_payload
 from floodwatch import topics
+from floodwatch.guard import InternalError
 from floodwatch.models import Reading
+from floodwatch.mqtt_subscriber import Subscriber
 from floodwatch.settings import Settings
 from forecasting.feed import ForecastFeed
 from forecasting.history import CleanReading
@@ -77,3 +81,78 @@ async def test_a_feed_resubscribes_after_a_broker_restart_and_sends_the_newest_h
     # One warning for the restart, none for the feed's own stop; under the feed's logger.
     assert [r.name for r in lost] == ["forecasting.feed"]
     assert "forecaster connected to" in caplog.text
+
+
+async def test_an_error_in_the_forecasters_callback_is_counted_and_the_next_reading_arrives(
+    mosquitto: MosquittoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(mqtt_url=mosquitto.url, forecast_client_id="guarded-feed")
+    metrics = ForecasterMetrics()
+    readings: list[CleanReading] = []
+
+    def on_reading(reading: CleanReading) -> None:
+        if reading.level == 666.0:
+            raise KeyError("an injected bug")
+        readings.append(reading)
+
+    feed = ForecastFeed(settings, metrics, on_reading)
+    await feed.start()
+    try:
+        await feed.wait_subscribed()
+        await publish_raw(settings.mqtt, [_reading(666.0), _reading(1.0)], client_id="guarded-pub")
+        await wait_until(lambda: len(readings) == 1, 10, "the reading after the bad one")
+        assert feed.failure() is None
+    finally:
+        feed.stop()
+    get = metrics.registry.get_sample_value
+    assert get("floodwatch_forecast_readings_ignored_total", {"reason": "internal_error"}) == 1
+    assert get("floodwatch_forecaster_internal_errors_total", {"error": "KeyError"}) == 1
+    [line] = [r for r in caplog.records if "internal error" in r.getMessage()]
+    assert "floodwatch/readings/g1" in line.getMessage()
+    assert "sha256" in line.getMessage()
+
+
+async def test_a_persistent_subscriber_acknowledges_a_message_its_handler_failed_on(
+    mosquitto: MosquittoServer,
+) -> None:
+    """Not handed back after a restart: the alert engine's persistent session would
+    otherwise get the same poison on every start."""
+    endpoint = Settings(mqtt_url=mosquitto.url).mqtt
+    received: list[bytes] = []
+    errors: list[InternalError] = []
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        if msg.payload == b"poison":
+            raise ValueError("an injected bug")
+        received.append(bytes(msg.payload))
+
+    def subscriber() -> Subscriber:
+        return Subscriber(
+            endpoint,
+            "guarded-persistent",
+            [("guard-test/#", 1)],
+            role="guard test",
+            log=logging.getLogger("guard-test"),
+            connected_gauge=Gauge("connected", "test", registry=CollectorRegistry()),
+            on_message=on_message,
+            count_internal_error=errors.append,
+            persistent=True,
+        )
+
+    first = subscriber()
+    await first.start(30)
+    await first.wait_subscribed()
+    await publish_raw(
+        endpoint, [("guard-test/a", b"poison"), ("guard-test/a", b"one")], client_id="p1"
+    )
+    await wait_until(lambda: received == [b"one"], 10, "the message after the poison")
+    first.stop()
+    # Queued for the persistent session while it is away, behind anything unacknowledged.
+    await publish_raw(endpoint, [("guard-test/a", b"two")], client_id="p2")
+    second = subscriber()
+    await second.start(30)
+    try:
+        await wait_until(lambda: received == [b"one", b"two"], 10, "the queued message")
+    finally:
+        second.stop()
+    assert [error.error for error in errors] == ["ValueError"]

@@ -1,4 +1,4 @@
-"""Credentials and the shipped ACL against a real Mosquitto (password file + deploy/mosquitto/acl)
+"""Credentials and the shipped ACLs against a real Mosquitto (password file, deploy/mosquitto)
 and a real InfluxDB with authentication: the collector logs in, gauges reach only their own
 topic, a wrong password is reported clearly, and no password ever reaches a log or output."""
 

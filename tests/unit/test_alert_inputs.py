@@ -23,21 +23,33 @@ def test_a_clean_reading_as_the_collector_publishes_it() -> None:
     assert parse("floodwatch/readings/g1", payload) == ReadingInput("g1", 412.5, TS)
 
 
-def test_a_flagged_station_state_is_a_flagged_reading() -> None:
-    state = {"station_id": "g1", "ts": TS.isoformat(), "level": 1518, "qc": ["spike", "jump"]}
-    parsed = parse("floodwatch/stations/g1/state", _json(state))
-    assert parsed == ReadingInput("g1", 1518.0, TS, QCFlag.SPIKE | QCFlag.JUMP)
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        (["spike", "jump"], QCFlag.SPIKE | QCFlag.JUMP),
+        (["maintenance"], QCFlag.MAINTENANCE),
+        (["suspect"], QCFlag.SUSPECT),
+        (["flatline"], QCFlag.FLATLINE),
+        (["confirmed", "maintenance"], QCFlag.CONFIRMED | QCFlag.MAINTENANCE),
+    ],
+)
+def test_a_flagged_reading_keeps_its_flags(flags: list[str], expected: QCFlag) -> None:
+    reading = {"station_id": "g1", "ts": TS.isoformat(), "level": 1518, "qc": flags}
+    parsed = parse("floodwatch/flagged/g1", _json(reading))
+    assert parsed == ReadingInput("g1", 1518.0, TS, expected)
 
 
-def test_a_maintenance_only_state_keeps_its_flag() -> None:
-    state = {"station_id": "g1", "ts": TS.isoformat(), "level": 300, "qc": ["maintenance"]}
-    parsed = parse("floodwatch/stations/g1/state", _json(state))
-    assert parsed == ReadingInput("g1", 300.0, TS, QCFlag.MAINTENANCE)
+def test_a_confirmed_reading_is_clean() -> None:
+    reading = {"station_id": "g1", "ts": TS.isoformat(), "level": 650, "qc": ["confirmed"]}
+    parsed = parse("floodwatch/readings/g1", _json(reading))
+    assert parsed == ReadingInput("g1", 650.0, TS, QCFlag.CONFIRMED)
 
 
-def test_a_clean_station_state_carries_nothing_new() -> None:
-    state = {"station_id": "g1", "ts": TS.isoformat(), "level": 300, "qc": []}
-    assert parse("floodwatch/stations/g1/state", _json(state)) is None
+def test_the_station_state_is_ignored_now_that_flagged_readings_have_their_topic() -> None:
+    """A persistent session subscribed before the upgrade may still get it."""
+    for flags in ([], ["spike"], ["gremlins"]):
+        state = {"station_id": "g1", "ts": TS.isoformat(), "level": 300, "qc": flags}
+        assert parse("floodwatch/stations/g1/state", _json(state)) is None
 
 
 def test_a_forecast_summary() -> None:
@@ -86,9 +98,14 @@ def test_a_forecast_summary() -> None:
             "flagged reading on the clean",
         ),
         (
-            "floodwatch/stations/g1/state",
+            "floodwatch/flagged/g1",
             b'{"ts": "2026-03-01T12:00:00+00:00", "level": 1, "qc": ["gremlins"]}',
             "unknown flag",
+        ),
+        (
+            "floodwatch/flagged/g1",
+            b'{"ts": "2026-03-01T12:00:00+00:00", "level": 1, "qc": ["confirmed"]}',
+            "clean reading on the flagged",
         ),
         ("floodwatch/forecasts/g1", b'{"station_id": "g1"}', "not a forecast summary"),
         ("floodwatch/elsewhere/g1", b"{}", "unexpected topic"),

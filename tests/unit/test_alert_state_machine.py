@@ -160,6 +160,87 @@ def test_a_spike_flagged_by_qc_is_a_fault_not_a_flood() -> None:
     assert state.last_level == 300
 
 
+def _feed(
+    steps: Sequence[tuple[int, float, QCFlag]], gauge: Station | None = None
+) -> tuple[GaugeState, list[list[AlertEvent]]]:
+    """(step index, level, flags) in the order the engine hears them; events per input."""
+    gauge = gauge or station()
+    state = GaugeState()
+    heard = []
+    for i, level, qc in steps:
+        moved = on_reading(state, gauge, level, T0 + i * STEP, RULES, qc)
+        state = moved.state
+        heard.append(list(moved.events))
+    return state, heard
+
+
+SUSPECT, CONFIRMED = QCFlag.SUSPECT, QCFlag.CONFIRMED
+
+
+def test_a_suspect_reading_above_a_rung_tells_dispatchers_and_waits_for_its_verdict() -> None:
+    """Flash rise: 300 → 620 held suspect, then confirmed with the next reading: dispatchers
+    hear at once, residents one reading later, and the escalation is dated at the first."""
+    state, heard = _feed(
+        [(0, 300, QCFlag.NONE), (1, 620, SUSPECT), (1, 620, CONFIRMED), (2, 700, QCFlag.NONE)]
+    )
+    [unconfirmed] = heard[1]
+    assert unconfirmed.kind is EventKind.UNCONFIRMED
+    assert unconfirmed.operator_only
+    assert unconfirmed.threshold is not None
+    assert unconfirmed.threshold.key == "danger"
+    assert (unconfirmed.level, unconfirmed.from_level) == (620, 300)
+    assert unconfirmed.from_at == T0
+    assert unconfirmed.rate_per_h == pytest.approx(320 * 4)
+    assert summary(heard[2]) == [(E, "danger")]
+    assert heard[2][0].at == T0 + STEP
+    assert not heard[2][0].operator_only
+    assert heard[3] == []
+    assert state.active == "danger"
+    assert state.unconfirmed is None
+    assert not state.faulty
+
+
+def test_a_refuted_suspect_is_a_fault_and_never_reaches_residents() -> None:
+    state, heard = _feed(
+        [
+            (0, 300, QCFlag.NONE),
+            (1, 1500, SUSPECT),
+            (1, 1500, QCFlag.SPIKE | QCFlag.JUMP),
+            (2, 301, QCFlag.NONE),
+        ]
+    )
+    assert [e.kind for e in heard[1]] == [EventKind.UNCONFIRMED]
+    assert [e.kind for e in heard[2]] == [EventKind.FAULTY]
+    assert heard[3] == []
+    assert state.active is None
+    assert state.last_level == 301
+
+
+def test_a_suspect_below_every_rung_or_at_the_rung_held_is_no_news() -> None:
+    _, heard = _feed([(0, 300, QCFlag.NONE), (1, 390, SUSPECT)])
+    assert heard[1] == []
+    _, heard = _feed([(0, 520, QCFlag.NONE), (1, 560, SUSPECT)])
+    assert heard[1] == []
+
+
+def test_unconfirmed_is_said_once_per_rung_while_suspects_go_on() -> None:
+    _, heard = _feed(
+        [(0, 300, QCFlag.NONE), (1, 420, SUSPECT), (2, 430, SUSPECT), (3, 650, SUSPECT)]
+    )
+    assert [summary(events) for events in heard[1:]] == [
+        [(EventKind.UNCONFIRMED, "watch")],
+        [],
+        [(EventKind.UNCONFIRMED, "danger")],
+    ]
+
+
+def test_a_suspect_on_a_gauge_in_maintenance_is_silent() -> None:
+    gauge = station()
+    state = on_maintenance(GaugeState(), gauge, True, T0).state
+    moved = on_reading(state, gauge, 700, T0 + STEP, RULES, SUSPECT)
+    assert moved.events == ()
+
+
 def test_old_and_repeated_readings_change_nothing() -> None:
     gauge = station()
     state, _ = play([450, 520])

@@ -272,6 +272,8 @@ def test_each_service_gets_valid_settings_from_the_example(
     env = {**example, **resolved(environment(spec), stack)}
     settings = settings_from(env, monkeypatch)
     assert settings.mqtt.host == "mosquitto"
+    # the services' own listener, where no gauge account exists (mosquitto.conf)
+    assert settings.mqtt.port == 1884
     assert settings.mqtt.username == "floodwatch"
     assert settings.mqtt.password is not None
     assert settings.mqtt.password.get_secret_value() == stack["MQTT_FLOODWATCH_PASSWORD"]
@@ -434,6 +436,17 @@ def test_broker_runs_the_shipped_files_through_its_entry_point() -> None:
     assert "mkpasswd.sh" in local.read_text()
     assert "mosquitto.conf" in local.read_text()
     assert set(environment(mosquitto)) == {"MQTT_FLOODWATCH_PASSWORD", "MQTT_VIEWER_PASSWORD"}
+
+
+def test_only_the_gauges_listener_is_published() -> None:
+    """The services' listener (1884) stays inside the stack's network; its health check
+    logs in there, as the services do."""
+    mosquitto = services(COMPOSE)["mosquitto"]
+    assert [str(port).rsplit(":", 1)[-1] for port in mosquitto["ports"]] == ["1883"]
+    conf = (REPO / "deploy/mosquitto/mosquitto.conf").read_text().splitlines()
+    listeners = [line.split()[1] for line in conf if line.startswith("listener ")]
+    assert listeners == ["1883", "1884"]
+    assert "-p 1884 -u floodwatch" in " ".join(mosquitto["healthcheck"]["test"])
 
 
 @pytest.mark.parametrize("script", ["entrypoint.sh", "mkpasswd.sh"])

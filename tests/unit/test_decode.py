@@ -74,7 +74,15 @@ REJECTIONS: dict[str, Bad] = {
     "truncated object": Bad(b'{"level": 300', RejectReason.MALFORMED_JSON),
     "trailing garbage": Bad(b"300 cm", RejectReason.MALFORMED_JSON),
     "single quotes": Bad(b"{'level': 300}", RejectReason.MALFORMED_JSON),
-    "deeply nested": Bad(b"[" * 3000, RejectReason.MALFORMED_JSON),
+    "deeply nested and unclosed": Bad(b"[" * 3000, RejectReason.MALFORMED_JSON),
+    "deeply nested, broken at the bottom": Bad(
+        b"[" * 1500 + b"1," + b"]" * 1500, RejectReason.MALFORMED_JSON
+    ),
+    # valid JSON, but no reading is nested: beyond orjson's 1,024 levels and Python's limit
+    "deeply nested arrays": Bad(b"[" * 1500 + b"]" * 1500, RejectReason.BAD_SCHEMA),
+    "deeply nested level": Bad(
+        b'{"level": ' + b"[" * 1500 + b"]" * 1500 + b"}", RejectReason.BAD_SCHEMA
+    ),
     # schema
     "level as string": Bad(b'{"level": "12"}', RejectReason.BAD_SCHEMA),
     "level as boolean": Bad(b'{"level": true}', RejectReason.BAD_SCHEMA),
@@ -121,6 +129,14 @@ REJECTIONS: dict[str, Bad] = {
         f'{{"ts": {EPOCH_NOW + 3600}, "level": 300}}'.encode(), RejectReason.IN_FUTURE
     ),
     "ts too old": Bad(_obj("2026-10-23T09:59:59Z"), RejectReason.TOO_OLD),
+    # valid RFC 3339, but beyond year 9999 / before year 1 once in UTC (an unset clock)
+    "ts past year 9999 in UTC": Bad(_obj("9999-12-31T23:00:00-01:00"), RejectReason.BAD_TIMESTAMP),
+    "ts before year 1 in UTC": Bad(_obj("0001-01-01T00:00:00+03:00"), RejectReason.BAD_TIMESTAMP),
+    "ts year 9999 in UTC": Bad(_obj("9999-12-31T23:59:59Z"), RejectReason.IN_FUTURE),
+    "leap second not at a minute's end": Bad(
+        _obj("2026-11-22T09:59:61Z"), RejectReason.BAD_TIMESTAMP
+    ),
+    "leap second without offset": Bad(_obj("2026-11-22T09:59:60"), RejectReason.BAD_TIMESTAMP),
     "epoch ts zero": Bad(b'{"ts": 0, "level": 300}', RejectReason.TOO_OLD),
     # range (mannheim-neckar: -50 .. 1200 cm)
     "level above range": Bad(b"1200.5", RejectReason.OUT_OF_RANGE),
@@ -140,7 +156,8 @@ def test_rejections(case: Bad) -> None:
 
 def test_every_reject_reason_has_a_case_and_a_description() -> None:
     covered = {case.reason for case in REJECTIONS.values()}
-    assert covered == set(RejectReason)
+    # internal_error is the collector guard's, for a message whose handling raised
+    assert covered == set(RejectReason) - {RejectReason.INTERNAL_ERROR}
     for reason in RejectReason:
         assert reason.description
 
@@ -221,6 +238,15 @@ ACCEPTED: dict[str, Good] = {
         300.0,
     ),
     "ts absent uses receipt time": Good(b'{"level": 300}', NOW, 300.0),
+    # RFC 3339 leap second: kept a microsecond before the next minute, in order
+    "leap second": Good(
+        _obj("2026-11-22T09:59:60Z"), datetime(2026, 11, 22, 9, 59, 59, 999999, tzinfo=UTC), 300.0
+    ),
+    "leap second with fraction and offset": Good(
+        _obj("2026-11-22t12:59:60.5+03:00"),
+        datetime(2026, 11, 22, 9, 59, 59, 999999, tzinfo=UTC),
+        300.0,
+    ),
     "null optional fields are absent": Good(
         b'{"ts": null, "level": 300, "seq": null, "battery_v": null, "rssi_dbm": null}',
         NOW,

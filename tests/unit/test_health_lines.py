@@ -162,6 +162,7 @@ def test_state_point_of_a_gauge_with_forecast_and_alert() -> None:
         "age_s": 300.0,
         "qc": 0,
         "faulty": 0,
+        "suspect": 0,
         "maintenance": 0,
         "offline": 0,
         # The lowest rung of each severity is its threshold line.
@@ -191,6 +192,16 @@ def test_state_point_of_a_gauge_with_forecast_and_alert() -> None:
         (600.0, QCFlag.NONE, 5, None, {"level_rank": 3, "faulty": 0, "offline": 0}),
         # A spike reaches no rung (the engine ignores it too) and marks the gauge faulty.
         (900.0, QCFlag.SPIKE | QCFlag.JUMP, 5, None, {"level_rank": 0, "faulty": 1, "offline": 0}),
+        # Held suspect by QC: not (yet) a fault, but worth a look; it reaches no rung.
+        (
+            900.0,
+            QCFlag.SUSPECT,
+            5,
+            None,
+            {"level_rank": 0, "faulty": 0, "suspect": 1, "offline": 0},
+        ),
+        # Confirmed: clean, it reaches its rung.
+        (650.0, QCFlag.CONFIRMED, 5, None, {"level_rank": 3, "faulty": 0, "suspect": 0}),
         # Maintenance is not a fault, but its readings reach nothing either.
         (700.0, QCFlag.MAINTENANCE, 5, None, {"level_rank": 0, "faulty": 0, "offline": 0}),
         # Offline: silent longer than the setting, or the engine says so.

@@ -297,11 +297,12 @@ class Sender:
             if "chat not found" in exc.message.lower():
                 await self._gone(row, f"bad request: {exc.message}")
             else:
-                self.metrics.failed.labels("bad_request").inc()
                 log.error("telegram refused seq %d to %d: %s", row.seq, row.chat_id, exc.message)
                 await self._mark(
                     self.store.mark_failed, row.seq, row.chat_id, f"bad request: {exc.message}"
                 )
+                # Counted once recorded, so a reader of the metric finds the row settled.
+                self.metrics.failed.labels("bad_request").inc()
             return
         except TelegramUnauthorizedError as exc:
             self.last_error = f"unauthorized: {exc.message}"
@@ -347,7 +348,6 @@ class Sender:
         self.last_error = error
         attempts = row.attempts + 1
         if attempts >= self.max_attempts:
-            self.metrics.failed.labels("attempts").inc()
             log.error(
                 "giving up seq %d to chat %d after %d attempts: %s",
                 row.seq,
@@ -356,8 +356,8 @@ class Sender:
                 error,
             )
             await self._mark(self.store.mark_failed, row.seq, row.chat_id, error)
+            self.metrics.failed.labels("attempts").inc()  # once recorded, as above
             return
-        self.metrics.retried.labels("error").inc()
         delay = min(self._backoff_min * 2 ** (attempts - 1), self._backoff_max)
         log.warning(
             "seq %d to chat %d failed (retry in %.0f s): %s", row.seq, row.chat_id, delay, error
@@ -366,17 +366,17 @@ class Sender:
         await self._mark(
             self.store.mark_retry, row.seq, row.chat_id, error, not_before, in_doubt=in_doubt
         )
+        self.metrics.retried.labels("error").inc()
 
     async def _gone(self, row: Delivery, reason: str) -> None:
         """The chat blocked the bot or no longer exists: deactivate it."""
         log.info("chat %d deactivated: %s", row.chat_id, reason)
-        self.metrics.deactivated.inc()
-        self.metrics.failed.labels("chat_gone").inc()
         await self._mark(self.store.mark_failed, row.seq, row.chat_id, reason)
         await self._mark(self.store.deactivate, row.chat_id)
         failed = await self._mark(self.store.fail_chat, row.chat_id, reason)
-        if failed:
-            self.metrics.failed.labels("chat_gone").inc(failed)
+        # Counted once recorded, so a reader of the metrics finds the rows settled.
+        self.metrics.deactivated.inc()
+        self.metrics.failed.labels("chat_gone").inc(1 + (failed or 0))
 
     async def _mark(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """A store write after Telegram answered, retried: an unmarked `sent` is sent again."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import itertools
 import os
 import signal
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -127,9 +128,14 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         yield state
 
 
-async def until(check: Callable[[], bool], timeout: float = 15.0) -> None:
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
-    while not check():
+    while True:
+        outcome = check()
+        if inspect.isawaitable(outcome):
+            outcome = await outcome
+        if outcome:
+            return
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
@@ -247,6 +253,14 @@ async def test_server_errors_retried_then_counted_as_failed(world: World) -> Non
     world.server.fail_chat(3, 500)  # never works: failed after the attempts
     delivery = await world.delivery(telegram_max_attempts=3)
     await world.commit(event("gauge-000", threshold=WATCH))
+
+    async def settled() -> bool:
+        states = {row[1]: row[2:4] for row in await world.rows()}
+        sent = all(states.get(chat, ("",))[0] == "sent" for chat in (1, 2))
+        return sent and states.get(3) == ("failed", 3)
+
+    # The rows, not the counters: the test waits for what it then reads.
+    await until(settled)
     await until(lambda: delivery.metrics.failed.labels("attempts")._value.get() == 1)
     await until(lambda: {s.chat_id for s in messages(world.server)} == {1, 2})
     rows = {row[1]: row for row in await world.rows()}
